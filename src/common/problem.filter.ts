@@ -1,0 +1,46 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { PROBLEM_CONTENT_TYPE, PROBLEMS, ProblemException, ProblemKind } from './problem';
+
+const KIND_BY_STATUS: Readonly<Record<number, ProblemKind>> = Object.fromEntries(
+  (Object.keys(PROBLEMS) as ProblemKind[])
+    .filter((kind) => !['validation-failed', 'upstream-rejected'].includes(kind))
+    .map((kind) => [PROBLEMS[kind].status, kind]),
+);
+
+/**
+ * Fastify's own errors (bad JSON, 413, 415, unknown route) and Nest's reach here as HttpException;
+ * they get the same problem+json shape as ours. Anything else is a bug: 500, logged without the
+ * object itself (an AxiosError would carry the tokens in its config).
+ */
+export function toProblemException(exception: unknown): ProblemException {
+  if (exception instanceof ProblemException) return exception;
+  if (exception instanceof HttpException) {
+    const status = exception.getStatus();
+    const kind = KIND_BY_STATUS[status] ?? (status >= 500 ? 'internal-error' : 'malformed-request');
+    return new ProblemException(kind, exception.message, { status });
+  }
+  return new ProblemException('internal-error', 'An unexpected error occurred.');
+}
+
+@Catch()
+export class ProblemFilter implements ExceptionFilter {
+  private readonly logger = new Logger(ProblemFilter.name);
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const request = http.getRequest<FastifyRequest>();
+    const reply = http.getResponse<FastifyReply>();
+    const problem = toProblemException(exception);
+    if (!(exception instanceof HttpException)) {
+      const error = exception instanceof Error ? exception : new Error(String(exception));
+      this.logger.error(`Unhandled ${error.name}: ${error.message}`, error.stack);
+    }
+    if (reply.sent) return;
+    void reply
+      .status(problem.problem.status)
+      .headers(problem.headers)
+      .type(PROBLEM_CONTENT_TYPE)
+      .send(JSON.stringify({ ...problem.problem, requestId: request.id }));
+  }
+}

@@ -1,0 +1,67 @@
+import { HttpException } from '@nestjs/common';
+
+export interface FieldError {
+  readonly field: string;
+  readonly message: string;
+}
+
+/** RFC 9457 problem details, the one error shape this service produces. */
+export interface Problem {
+  readonly type: string;
+  readonly title: string;
+  readonly status: number;
+  readonly detail: string;
+  readonly requestId?: string;
+  readonly errors?: readonly FieldError[];
+}
+
+/** Every kind of problem the BFF answers with; the README's error table lists the same. */
+export const PROBLEMS = {
+  'malformed-request': { status: 400, title: 'Malformed request' },
+  'validation-failed': { status: 400, title: 'Validation failed' },
+  unauthorized: { status: 401, title: 'Unauthorized' },
+  'not-found': { status: 404, title: 'Not found' },
+  'method-not-allowed': { status: 405, title: 'Method not allowed' },
+  'request-timeout': { status: 408, title: 'Request timeout' },
+  'payload-too-large': { status: 413, title: 'Payload too large' },
+  'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
+  'too-many-requests': { status: 429, title: 'Too many requests' },
+  'header-fields-too-large': { status: 431, title: 'Request header fields too large' },
+  'client-closed-request': { status: 499, title: 'Client closed request' },
+  'upstream-rejected': { status: 400, title: 'Rejected by the upstream API' },
+  'internal-error': { status: 500, title: 'Internal server error' },
+  'bad-gateway': { status: 502, title: 'Bad gateway' },
+  'upstream-unavailable': { status: 503, title: 'Upstream unavailable' },
+  'gateway-timeout': { status: 504, title: 'Gateway timeout' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ProblemKind = keyof typeof PROBLEMS;
+
+export const PROBLEM_TYPE_BASE = 'urn:interventions-bff:problem:';
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+export interface ProblemOptions {
+  /** Overrides the kind's usual status (an upstream 4xx keeps its own status). */
+  readonly status?: number;
+  readonly errors?: readonly FieldError[];
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export class ProblemException extends HttpException {
+  readonly problem: Problem;
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(kind: ProblemKind, detail: string, options: ProblemOptions = {}) {
+    const { title, status: usual } = PROBLEMS[kind];
+    const status = options.status ?? usual;
+    super(detail, status);
+    this.problem = {
+      type: PROBLEM_TYPE_BASE + kind,
+      title,
+      status,
+      detail,
+      ...(options.errors ? { errors: options.errors } : {}),
+    };
+    this.headers = options.headers ?? {};
+  }
+}

@@ -1,0 +1,166 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { registerAs } from '@nestjs/config';
+import { Expose, plainToInstance, Transform, Type } from 'class-transformer';
+import {
+  IsIn,
+  IsInt,
+  IsNotEmpty,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Max,
+  Min,
+  validateSync,
+} from 'class-validator';
+
+const toBoolean = ({ value }: { value: unknown }): unknown =>
+  value === 'true' ? true : value === 'false' ? false : value;
+
+/** The environment this service reads, one property per variable; anything else is ignored. */
+export class EnvironmentVariables {
+  @Expose()
+  @IsUrl(
+    { protocols: ['http', 'https'], require_protocol: true, require_tld: false },
+    { message: '$property must be an http:// or https:// URL' },
+  )
+  readonly UPSTREAM_BASE_URL!: string;
+
+  @Expose() @IsOptional() @IsString() @IsNotEmpty() readonly UPSTREAM_SESSION_TOKEN?: string;
+  @Expose() @IsOptional() @IsString() @IsNotEmpty() readonly UPSTREAM_SESSION_TOKEN_FILE?: string;
+
+  @Expose()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(300_000)
+  readonly UPSTREAM_TIMEOUT_MS: number = 10_000;
+
+  @Expose()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1024)
+  @Max(64 * 1024 * 1024)
+  readonly UPSTREAM_MAX_RESPONSE_BYTES: number = 1024 * 1024;
+
+  @Expose()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(10_000)
+  readonly UPSTREAM_MAX_CONCURRENCY: number = 256;
+
+  @Expose()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(65_535)
+  readonly PORT: number = 3000;
+
+  @Expose() @IsString() @IsNotEmpty() readonly HOST: string = '0.0.0.0';
+
+  @Expose()
+  @IsIn(['development', 'production', 'test'])
+  readonly NODE_ENV: 'development' | 'production' | 'test' = 'production';
+
+  @Expose()
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  readonly LOG_LEVEL: string = 'info';
+
+  @Expose()
+  @Transform(toBoolean)
+  @IsIn([true, false], { message: '$property must be true or false' })
+  readonly DOCS_ENABLED: boolean = true;
+}
+
+export interface AppConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly env: EnvironmentVariables['NODE_ENV'];
+  readonly logLevel: string;
+  readonly docsEnabled: boolean;
+  readonly upstream: {
+    /** Base URL without a trailing slash; route paths are appended to it. */
+    readonly baseUrl: string;
+    readonly timeoutMs: number;
+    readonly maxResponseBytes: number;
+    /** In-flight calls allowed, and the connection pool's size. */
+    readonly maxConcurrency: number;
+    readonly sessionToken: { readonly value: string } | { readonly file: string };
+  };
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export class ConfigValidationError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigValidationError';
+  }
+}
+
+/** Container secrets end with a newline; the token never does. */
+export function readTokenFile(path: string): string {
+  return readFileSync(path, 'utf8').trim();
+}
+
+function tokenSourceProblems(env: EnvironmentVariables): string[] {
+  const { UPSTREAM_SESSION_TOKEN: value, UPSTREAM_SESSION_TOKEN_FILE: file } = env;
+  if (value !== undefined && file !== undefined) {
+    return ['set only one of UPSTREAM_SESSION_TOKEN and UPSTREAM_SESSION_TOKEN_FILE, not both'];
+  }
+  if (value === undefined && file === undefined) {
+    return ['UPSTREAM_SESSION_TOKEN or UPSTREAM_SESSION_TOKEN_FILE is required'];
+  }
+  if (file === undefined) return [];
+  try {
+    return readTokenFile(file) === '' ? [`UPSTREAM_SESSION_TOKEN_FILE (${file}) is empty`] : [];
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    return [`UPSTREAM_SESSION_TOKEN_FILE (${file}) cannot be read: ${code}`];
+  }
+}
+
+/**
+ * Validates the environment and builds the typed configuration.
+ * Messages name the variable, never its value: the token must not reach a terminal or a log.
+ */
+export function loadAppConfig(rawEnv: Env): AppConfig {
+  // Empty strings are how shells and compose files say "unset".
+  const present = Object.fromEntries(Object.entries(rawEnv).filter(([, v]) => v !== ''));
+  const env = plainToInstance(EnvironmentVariables, present, {
+    excludeExtraneousValues: true,
+    exposeDefaultValues: true,
+  });
+  const problems = validateSync(env).flatMap((error) => Object.values(error.constraints ?? {}));
+  problems.push(...tokenSourceProblems(env));
+  if (problems.length > 0) throw new ConfigValidationError(problems);
+
+  return {
+    port: env.PORT,
+    host: env.HOST,
+    env: env.NODE_ENV,
+    logLevel: env.LOG_LEVEL,
+    docsEnabled: env.DOCS_ENABLED,
+    upstream: {
+      baseUrl: env.UPSTREAM_BASE_URL.replace(/\/+$/, ''),
+      timeoutMs: env.UPSTREAM_TIMEOUT_MS,
+      maxResponseBytes: env.UPSTREAM_MAX_RESPONSE_BYTES,
+      maxConcurrency: env.UPSTREAM_MAX_CONCURRENCY,
+      sessionToken:
+        env.UPSTREAM_SESSION_TOKEN_FILE !== undefined
+          ? { file: env.UPSTREAM_SESSION_TOKEN_FILE }
+          : { value: env.UPSTREAM_SESSION_TOKEN as string },
+    },
+  };
+}
+
+/** The one place that reads the process environment; a `.env` file fills in what is not already set. */
+export function readEnvironment(): Env {
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  return process.env;
+}
+
+export const APP_CONFIG = 'app';
+export type AppConfigShape = { [APP_CONFIG]: AppConfig };
+
+export const appConfig = (config: AppConfig) => registerAs(APP_CONFIG, () => config);

@@ -1,0 +1,115 @@
+import { Body, Controller, Post, Req, Res, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { BearerAuthGuard } from '../common/bearer-auth.guard';
+import { callerAbortSignal } from '../common/caller-abort';
+import { ApiProblemResponse } from '../swagger/api-problem-response.decorator';
+import { CreatePreventiveInterventionDto } from './dto/create-preventive-intervention.dto';
+import { CreatedInterventionResponseDto } from './dto/intervention.dto';
+import { InterventionsService, PREVENTIVE_ROUTINE_PATH } from './interventions.service';
+
+const RETRY_AFTER = {
+  'Retry-After': {
+    description: 'Seconds to wait before trying again.',
+    schema: { type: 'integer' as const },
+  },
+};
+
+@ApiTags('Interventions')
+@Controller()
+export class InterventionsController {
+  constructor(private readonly interventions: InterventionsService) {}
+
+  @Post(PREVENTIVE_ROUTINE_PATH)
+  @UseGuards(BearerAuthGuard)
+  @ApiBearerAuth()
+  @ApiOperation({
+    operationId: 'createPreventiveInterventionScheduled',
+    summary: 'Create preventive intervention scheduled',
+    description:
+      'Creates a preventive intervention based on a maintenance routine. The BFF validates the body, adds the ' +
+      "upstream session token, forwards exactly the four fields with the caller's bearer token, and relays the " +
+      "upstream's answer. It never retries a create that may have reached the upstream.",
+  })
+  @ApiBody({
+    type: CreatePreventiveInterventionDto,
+    description: 'Contains the data needed to create a preventive intervention based on a routine.',
+  })
+  @ApiCreatedResponse({
+    description: 'The preventive intervention has been created.',
+    type: CreatedInterventionResponseDto,
+  })
+  @ApiProblemResponse({
+    status: 400,
+    kind: 'validation-failed',
+    description:
+      'The body is not a JSON object, is malformed JSON, or fails validation (one entry per field in `errors`).',
+    detail: 'The request body is invalid.',
+    errors: [{ field: 'scheduledEnd', message: 'scheduledEnd must be later than scheduledStart' }],
+  })
+  @ApiProblemResponse({
+    status: 401,
+    kind: 'unauthorized',
+    description:
+      'No `Authorization: Bearer <token>` header, or not of that form. Nothing is sent upstream.',
+    detail: 'An Authorization header with a Bearer token is required.',
+    headers: {
+      'WWW-Authenticate': { description: 'Always `Bearer`.', schema: { type: 'string' } },
+    },
+  })
+  @ApiProblemResponse({
+    status: '4XX',
+    kind: 'upstream-rejected',
+    description:
+      "The upstream rejected the request: its status and its own JSON body are relayed unchanged (the example shows the problem sent when the upstream's body is not JSON). On 429, `Retry-After` and `RateLimit*` are passed on.",
+    detail: 'The upstream API rejected the request with status 403.',
+  })
+  @ApiProblemResponse({
+    status: 413,
+    kind: 'payload-too-large',
+    description: 'The body is larger than 16 KiB.',
+    detail: 'Request body is too large',
+  })
+  @ApiProblemResponse({
+    status: 415,
+    kind: 'unsupported-media-type',
+    description: 'The body is not sent as `Content-Type: application/json`.',
+    detail: 'Content-Type must be application/json.',
+  })
+  @ApiProblemResponse({
+    status: 502,
+    kind: 'bad-gateway',
+    description:
+      'The upstream failed (5xx), could not be reached, closed the connection, or sent an invalid answer.',
+    detail: 'The upstream API failed with status 500.',
+  })
+  @ApiProblemResponse({
+    status: 503,
+    kind: 'upstream-unavailable',
+    description: 'The upstream answered 503; its `Retry-After` is passed on.',
+    detail: 'The upstream API failed with status 503.',
+    headers: RETRY_AFTER,
+  })
+  @ApiProblemResponse({
+    status: 504,
+    kind: 'gateway-timeout',
+    description: 'The upstream did not answer within the deadline (`UPSTREAM_TIMEOUT_MS`).',
+    detail: 'The upstream API did not answer within 10000 ms.',
+  })
+  async create(
+    @Body() dto: CreatePreventiveInterventionDto,
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const answer = await this.interventions.createFromRoutine(dto, {
+      authorization: request.headers.authorization as string,
+      requestId: request.id,
+      signal: callerAbortSignal(reply),
+    });
+    await reply
+      .status(answer.status)
+      .headers(answer.headers)
+      .type(answer.contentType)
+      .send(answer.body);
+  }
+}

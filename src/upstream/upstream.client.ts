@@ -1,0 +1,183 @@
+import { HttpService } from '@nestjs/axios';
+import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { AxiosAdapter, AxiosResponse } from 'axios';
+import { Agent } from 'undici';
+import { APP_CONFIG, AppConfigShape } from '../config/app.config';
+import { SessionTokenService } from './session-token.service';
+import { undiciAdapter } from './undici.adapter';
+import { classifyTransportError, UpstreamError, UpstreamFailure } from './upstream-error';
+
+/** What the caller gets back unchanged: a JSON answer of the upstream, 2xx or 4xx. */
+export interface UpstreamReply {
+  readonly outcome: 'ok' | 'upstream_4xx';
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+export interface UpstreamCallContext {
+  /** The caller's `Authorization` header, forwarded unchanged. */
+  readonly authorization: string;
+  readonly requestId: string;
+  /** Aborts the upstream call when the caller goes away. */
+  readonly signal?: AbortSignal;
+}
+
+const JSON_CONTENT_TYPE = /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i;
+const BACK_OFF_HEADER = /^(?:retry-after|ratelimit(?:-policy)?|x-ratelimit-[\w-]+)$/i;
+const noTransform = [(data: unknown) => data];
+
+function backOffHeaders(headers: AxiosResponse['headers']): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const name of Object.keys(headers)) {
+    if (BACK_OFF_HEADER.test(name)) kept[name] = String(headers[name]);
+  }
+  return kept;
+}
+
+function parsesAsJson(body: string, objectOnly: boolean): boolean {
+  try {
+    const value: unknown = JSON.parse(body);
+    return !objectOnly || (typeof value === 'object' && value !== null && !Array.isArray(value));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The one owner of the upstream call: its headers, its total deadline, its transport
+ * (an undici agent under @nestjs/axios) and the meaning of every way it can fail.
+ * A POST creates a record, so it is never retried once it may have reached the upstream.
+ */
+@Injectable()
+export class UpstreamClient implements OnModuleDestroy {
+  private readonly origin: string;
+  private readonly basePath: string;
+  private readonly timeoutMs: number;
+  private readonly maxResponseBytes: number;
+  private readonly agent: Agent;
+  private readonly adapter: AxiosAdapter;
+
+  constructor(
+    private readonly http: HttpService,
+    private readonly sessionToken: SessionTokenService,
+    @Inject(ConfigService) config: ConfigService<AppConfigShape, true>,
+  ) {
+    const upstream = config.getOrThrow(APP_CONFIG, { infer: true }).upstream;
+    const url = new URL(upstream.baseUrl);
+    this.origin = url.origin;
+    this.basePath = url.pathname.replace(/\/+$/, '');
+    this.timeoutMs = upstream.timeoutMs;
+    this.maxResponseBytes = upstream.maxResponseBytes;
+    this.agent = new Agent({ connections: upstream.maxConcurrency, keepAliveTimeout: 4_000 });
+    this.adapter = undiciAdapter(this.agent);
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.agent.close();
+  }
+
+  async postJson(
+    path: string,
+    body: unknown,
+    context: UpstreamCallContext,
+  ): Promise<UpstreamReply> {
+    const data = JSON.stringify(body);
+    try {
+      return await this.send(path, data, context);
+    } catch (error) {
+      // Refused means nothing reached the upstream: the one case where a second try is safe.
+      if (error instanceof UpstreamError && !error.failure.reachedUpstream) {
+        return this.send(path, data, context);
+      }
+      throw error;
+    }
+  }
+
+  private async send(
+    path: string,
+    data: string,
+    context: UpstreamCallContext,
+  ): Promise<UpstreamReply> {
+    // A total deadline: axios' `timeout` only notices an idle socket, never a trickling body.
+    const deadline = AbortSignal.timeout(this.timeoutMs);
+    let response: AxiosResponse<string>;
+    try {
+      response = await this.http.axiosRef.request<string>({
+        method: 'post',
+        baseURL: this.origin,
+        url: this.basePath + path,
+        data,
+        headers: {
+          Authorization: context.authorization,
+          'X-Session-Token': this.sessionToken.current(),
+          'Content-Type': 'application/json',
+          Accept: 'application/json',
+          'X-Request-Id': context.requestId,
+        },
+        signal: context.signal ? AbortSignal.any([deadline, context.signal]) : deadline,
+        adapter: this.adapter,
+        maxContentLength: this.maxResponseBytes,
+        maxRedirects: 0,
+        proxy: false,
+        transformRequest: noTransform,
+        transformResponse: noTransform,
+      });
+    } catch (error) {
+      throw new UpstreamError(
+        classifyTransportError(error, {
+          timedOut: deadline.aborted,
+          callerAborted: context.signal?.aborted ?? false,
+          timeoutMs: this.timeoutMs,
+        }),
+      );
+    }
+    return this.interpret(response);
+  }
+
+  private interpret({ status, headers, data }: AxiosResponse<string>): UpstreamReply {
+    const contentType = String(headers['content-type'] ?? '');
+    const isJson = JSON_CONTENT_TYPE.test(contentType);
+    if (status >= 200 && status < 300 && isJson && parsesAsJson(data, true)) {
+      return { outcome: 'ok', status, contentType, body: data, headers: {} };
+    }
+    if (status >= 400 && status < 500 && isJson && parsesAsJson(data, false)) {
+      return {
+        outcome: 'upstream_4xx',
+        status,
+        contentType,
+        body: data,
+        headers: backOffHeaders(headers),
+      };
+    }
+    throw new UpstreamError(this.failureOf(status, headers));
+  }
+
+  /** A status or body the caller cannot be given as is; the upstream's body is never echoed. */
+  private failureOf(status: number, headers: AxiosResponse['headers']): UpstreamFailure {
+    const base = { reachedUpstream: true, upstreamStatus: status } as const;
+    if (status >= 500) {
+      return {
+        ...base,
+        outcome: 'upstream_5xx',
+        detail: `The upstream API failed with status ${status}.`,
+        headers: status === 503 ? backOffHeaders(headers) : undefined,
+      };
+    }
+    if (status >= 400) {
+      return {
+        ...base,
+        outcome: 'upstream_4xx',
+        detail: `The upstream API rejected the request with status ${status}.`,
+        headers: backOffHeaders(headers),
+      };
+    }
+    return {
+      ...base,
+      outcome: 'invalid_response',
+      detail: `The upstream API sent an unusable answer (status ${status}).`,
+    };
+  }
+}
