@@ -1,0 +1,36 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { createApp } from '../../src/app.factory';
+import { loadAppConfig } from '../../src/config/app.config';
+
+export const SESSION_TOKEN = 'server-side-session-token';
+export const CALLER_TOKEN = 'caller-bearer-token';
+export const ROUTE = '/interventions/v2/rs/preventive/routine';
+export const VALID_BODY = {
+  scheduledStart: '2024-12-01T12:34:56.000Z',
+  scheduledEnd: '2024-12-05T14:56:23.000Z',
+  creationStatus: 1,
+  routineId: 1,
+} as const;
+
+export interface RunningBff {
+  readonly app: NestFastifyApplication;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** The whole app, built by the production factory and listening on a free loopback port. */
+export async function startBff(env: Record<string, string>): Promise<RunningBff> {
+  const config = loadAppConfig({
+    UPSTREAM_SESSION_TOKEN: SESSION_TOKEN,
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
+  const app = await createApp(config, { logger: false });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return {
+    app,
+    url: await app.getUrl().then((u) => u.replace('[::1]', '127.0.0.1')),
+    close: () => app.close(),
+  };
+}

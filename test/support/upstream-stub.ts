@@ -1,0 +1,117 @@
+import {
+  createServer,
+  IncomingHttpHeaders,
+  IncomingMessage,
+  Server,
+  ServerResponse,
+} from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export interface RecordedRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+}
+
+export type StubHandler = (
+  request: RecordedRequest,
+  res: ServerResponse,
+  req: IncomingMessage,
+) => void;
+
+export const CREATED_BODY = {
+  data: {
+    id: 1,
+    status: 2,
+    type: 1,
+    description: 'Description of the intervention',
+    imgSignature: null,
+    codePin: 123456,
+    autoCreated: true,
+    creationStatus: 1,
+    scheduledStart: '2024-12-01T12:34:56.000Z',
+    scheduledEnd: '2024-12-05T14:56:23.000Z',
+    actualStart: null,
+    actualEnd: null,
+    providerName: 'Provider name',
+    providerEmail: 'provider@example.com',
+    providerActionComment: null,
+    providerGeneralComment: null,
+    assignedCompanyContactId: null,
+    assignedProfileId: null,
+    verifiedById: null,
+    verifiedAt: null,
+    decisionComment: null,
+    routineId: 1,
+    organizationId: 1,
+    createdById: 1,
+    archivedAt: null,
+    updatedAt: '2024-12-09T14:23:00.000Z',
+    createdAt: '2024-01-15T08:45:00.000Z',
+    companyId: 1,
+    negotiationEndDate: '2024-12-01T12:34:56.000Z',
+    checkType: 1,
+    deletedAt: null,
+  },
+  token: 'upstream-returned-token',
+};
+
+export const answerCreated: StubHandler = (_request, res) => {
+  res.writeHead(201, { 'Content-Type': 'application/json' }).end(JSON.stringify(CREATED_BODY));
+};
+
+/**
+ * A real HTTP server on a free loopback port standing in for the upstream API.
+ * It records every request it receives; each test decides how it answers.
+ */
+export class UpstreamStub {
+  readonly requests: RecordedRequest[] = [];
+  handler: StubHandler = answerCreated;
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+
+  constructor() {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const recorded = {
+          method: req.method ?? '',
+          url: req.url ?? '',
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+        };
+        this.requests.push(recorded);
+        this.handler(recorded, res, req);
+      });
+    });
+    this.server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    return this;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  get openSockets(): number {
+    return this.sockets.size;
+  }
+
+  reset(handler: StubHandler = answerCreated): void {
+    this.requests.length = 0;
+    this.handler = handler;
+  }
+
+  async stop(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
