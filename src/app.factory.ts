@@ -1,10 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import helmet from '@fastify/helmet';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { LoggerService, LogLevel } from '@nestjs/common';
+import { Logger } from 'nestjs-pino';
+import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module';
+import { answerClientError } from './common/client-error';
 import { AppConfig } from './config/app.config';
+import { registerAccessLog } from './observability/access-log';
+import { createLogger } from './observability/logger';
+import { MetricsService } from './observability/metrics.service';
 import { buildOpenApiDocument, setupSwagger } from './swagger/swagger';
 
 export const BODY_LIMIT_BYTES = 16 * 1024;
@@ -16,7 +22,8 @@ function requestId(request: IncomingMessage): string {
 }
 
 export interface CreateAppOptions {
-  readonly logger?: LoggerService | LogLevel[] | false;
+  /** Where log lines go; stdout when absent. Tests capture them here. */
+  readonly logDestination?: DestinationStream;
 }
 
 /** Builds the whole application, the same way for main, the tests and the OpenAPI generator. */
@@ -24,24 +31,35 @@ export async function createApp(
   config: AppConfig,
   options: CreateAppOptions = {},
 ): Promise<NestFastifyApplication> {
+  const logger = createLogger(config, options.logDestination);
   const adapter = new FastifyAdapter({
-    bodyLimit: BODY_LIMIT_BYTES,
+    loggerInstance: logger,
+    disableRequestLogging: true,
+    requestIdLogLabel: 'requestId',
     genReqId: requestId,
     requestIdHeader: false,
+    bodyLimit: BODY_LIMIT_BYTES,
+    // Above the usual load balancer idle timeout (60 s), so the balancer closes first.
+    keepAliveTimeout: 75_000,
+    requestTimeout: 30_000,
+    return503OnClosing: true,
+    clientErrorHandler: answerClientError,
   });
   const app = await NestFactory.create<NestFastifyApplication>(
-    AppModule.register(config),
+    AppModule.register(config, logger),
     adapter,
     {
       bodyParser: false,
       abortOnError: false,
-      logger: options.logger,
+      bufferLogs: true,
     },
   );
+  app.useLogger(app.get(Logger));
+  app.getHttpServer().headersTimeout = 10_000;
 
+  const fastify = app.getHttpAdapter().getInstance();
   // JSON only: Fastify would otherwise parse text/plain and forms too. Its default JSON parser
   // rejects `__proto__` and `constructor.prototype` keys.
-  const fastify = app.getHttpAdapter().getInstance();
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser(
     'application/json',
@@ -52,9 +70,34 @@ export async function createApp(
     void reply.header('X-Request-Id', request.id);
     done();
   });
+  registerAccessLog(fastify, app.get(MetricsService));
+
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+      },
+    },
+  });
+  app.enableCors({
+    origin: config.corsOrigins.length > 0 ? [...config.corsOrigins] : false,
+    methods: ['POST'],
+    allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'Idempotency-Key'],
+    exposedHeaders: [
+      'X-Request-Id',
+      'Retry-After',
+      'RateLimit',
+      'RateLimit-Policy',
+      'Idempotent-Replayed',
+    ],
+    maxAge: 600,
+  });
 
   if (config.docsEnabled) setupSwagger(app, buildOpenApiDocument(app));
-  app.enableShutdownHooks();
   await app.init();
   return app;
 }

@@ -1,15 +1,25 @@
-import { DynamicModule, Module } from '@nestjs/common';
+import { DynamicModule, Module, Provider } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
-import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
+import { ThrottlerModule } from '@nestjs/throttler';
+import { LoggerModule } from 'nestjs-pino';
+import type { Logger } from 'pino';
 import { ProblemFilter } from './common/problem.filter';
+import { RateLimitGuard } from './common/rate-limit.guard';
 import { ValidateBodyPipe } from './common/validate-body.pipe';
 import { AppConfig, appConfig } from './config/app.config';
+import { HealthModule } from './health/health.module';
 import { InterventionsModule } from './interventions/interventions.module';
+import { ObservabilityModule } from './observability/observability.module';
 
 @Module({})
 export class AppModule {
   /** The configuration is validated before the app is built, so a bad one never gets this far. */
-  static register(config: AppConfig): DynamicModule {
+  static register(config: AppConfig, logger: Logger): DynamicModule {
+    const rateLimited = config.rateLimitPerMinute > 0;
+    const rateLimiting: Provider[] = rateLimited
+      ? [{ provide: APP_GUARD, useClass: RateLimitGuard }]
+      : [];
     return {
       module: AppModule,
       imports: [
@@ -19,11 +29,22 @@ export class AppModule {
           skipProcessEnv: true,
           load: [appConfig(config)],
         }),
+        // Fastify's request logger (with the request id) serves Nest's Logger inside a request.
+        LoggerModule.forRoot({ useExisting: true, pinoHttp: { logger } }),
+        ThrottlerModule.forRoot({
+          throttlers: [
+            { name: 'default', ttl: 60_000, limit: Math.max(1, config.rateLimitPerMinute) },
+          ],
+          setHeaders: false,
+        }),
+        ObservabilityModule,
+        HealthModule,
         InterventionsModule,
       ],
       providers: [
         { provide: APP_FILTER, useClass: ProblemFilter },
         { provide: APP_PIPE, useClass: ValidateBodyPipe },
+        ...rateLimiting,
       ],
     };
   }

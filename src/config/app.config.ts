@@ -8,6 +8,7 @@ import {
   IsOptional,
   IsString,
   IsUrl,
+  Matches,
   Max,
   Min,
   validateSync,
@@ -70,6 +71,71 @@ export class EnvironmentVariables {
   @Transform(toBoolean)
   @IsIn([true, false], { message: '$property must be true or false' })
   readonly DOCS_ENABLED: boolean = true;
+
+  /** Comma-separated exact origins allowed by CORS; none by default. */
+  @Expose()
+  @IsString()
+  @Matches(/^(https?:\/\/[^\s,/]+)?(,https?:\/\/[^\s,/]+)*$/, {
+    message: '$property must be a comma-separated list of origins such as https://app.example.com',
+  })
+  readonly CORS_ORIGINS: string = '';
+
+  @Expose()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  readonly RATE_LIMIT_PER_MINUTE: number = 120;
+
+  @Expose()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  readonly BREAKER_ERROR_THRESHOLD_PERCENT: number = 50;
+
+  @Expose()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
+  readonly BREAKER_VOLUME_THRESHOLD: number = 20;
+
+  @Expose()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1000)
+  @Max(600_000)
+  readonly BREAKER_WINDOW_MS: number = 10_000;
+
+  @Expose()
+  @Type(() => Number)
+  @IsInt()
+  @Min(100)
+  @Max(600_000)
+  readonly BREAKER_RESET_TIMEOUT_MS: number = 10_000;
+
+  @Expose()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(30 * 24 * 3600)
+  readonly SESSION_TOKEN_EXPIRY_WARN_S: number = 3600;
+
+  /** Fallback poll of the token file: Kubernetes swaps secrets through symlinks that fs.watch can miss. */
+  @Expose()
+  @Type(() => Number)
+  @IsInt()
+  @Min(100)
+  @Max(600_000)
+  readonly SESSION_TOKEN_POLL_MS: number = 5000;
+
+  @Expose()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(600_000)
+  readonly SHUTDOWN_GRACE_MS: number = 10_000;
 }
 
 export interface AppConfig {
@@ -78,6 +144,20 @@ export interface AppConfig {
   readonly env: EnvironmentVariables['NODE_ENV'];
   readonly logLevel: string;
   readonly docsEnabled: boolean;
+  readonly corsOrigins: readonly string[];
+  /** Requests per caller per minute; 0 turns rate limiting off. */
+  readonly rateLimitPerMinute: number;
+  readonly shutdownGraceMs: number;
+  readonly breaker: {
+    readonly errorThresholdPercentage: number;
+    readonly volumeThreshold: number;
+    readonly windowMs: number;
+    readonly resetTimeoutMs: number;
+  };
+  readonly sessionToken: {
+    readonly expiryWarnSeconds: number;
+    readonly pollMs: number;
+  };
   readonly upstream: {
     /** Base URL without a trailing slash; route paths are appended to it. */
     readonly baseUrl: string;
@@ -141,6 +221,19 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
     env: env.NODE_ENV,
     logLevel: env.LOG_LEVEL,
     docsEnabled: env.DOCS_ENABLED,
+    corsOrigins: env.CORS_ORIGINS.split(',').filter((origin) => origin !== ''),
+    rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
+    shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    breaker: {
+      errorThresholdPercentage: env.BREAKER_ERROR_THRESHOLD_PERCENT,
+      volumeThreshold: env.BREAKER_VOLUME_THRESHOLD,
+      windowMs: env.BREAKER_WINDOW_MS,
+      resetTimeoutMs: env.BREAKER_RESET_TIMEOUT_MS,
+    },
+    sessionToken: {
+      expiryWarnSeconds: env.SESSION_TOKEN_EXPIRY_WARN_S,
+      pollMs: env.SESSION_TOKEN_POLL_MS,
+    },
     upstream: {
       baseUrl: env.UPSTREAM_BASE_URL.replace(/\/+$/, ''),
       timeoutMs: env.UPSTREAM_TIMEOUT_MS,

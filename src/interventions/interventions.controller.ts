@@ -77,6 +77,24 @@ export class InterventionsController {
     detail: 'Content-Type must be application/json.',
   })
   @ApiProblemResponse({
+    status: 429,
+    kind: 'too-many-requests',
+    description:
+      'More than `RATE_LIMIT_PER_MINUTE` requests from this caller (by bearer token, else address) in a minute.',
+    detail: 'More than 120 requests per 60 s; retry in 42 s.',
+    headers: {
+      ...RETRY_AFTER,
+      'RateLimit-Policy': {
+        description: 'The policy, e.g. `"per-caller";q=120;w=60`.',
+        schema: { type: 'string' },
+      },
+      RateLimit: {
+        description: 'What is left, e.g. `"per-caller";r=0;t=42`.',
+        schema: { type: 'string' },
+      },
+    },
+  })
+  @ApiProblemResponse({
     status: 502,
     kind: 'bad-gateway',
     description:
@@ -105,6 +123,7 @@ export class InterventionsController {
       authorization: request.headers.authorization as string,
       requestId: request.id,
       signal: callerAbortSignal(reply),
+      report: (call) => (request.upstreamCall = call),
     });
     await reply
       .status(answer.status)

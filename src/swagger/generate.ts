@@ -11,7 +11,7 @@ export const SPEC_GENERATION_ENV = {
 } as const;
 
 export async function generateOpenApiJson(): Promise<string> {
-  const app = await createApp(loadAppConfig(SPEC_GENERATION_ENV), { logger: false });
+  const app = await createApp(loadAppConfig({ ...SPEC_GENERATION_ENV, LOG_LEVEL: 'silent' }));
   try {
     return `${JSON.stringify(buildOpenApiDocument(app), null, 2)}\n`;
   } finally {

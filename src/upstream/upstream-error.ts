@@ -10,7 +10,9 @@ export type UpstreamOutcome =
   | 'refused'
   | 'reset'
   | 'invalid_response'
-  | 'aborted';
+  | 'aborted'
+  | 'circuit_open'
+  | 'overloaded';
 
 export type UpstreamFailureOutcome = Exclude<UpstreamOutcome, 'ok'>;
 
@@ -43,6 +45,9 @@ function problemKind({ outcome, upstreamStatus }: UpstreamFailure): ProblemKind 
       return 'client-closed-request';
     case 'upstream_4xx':
       return 'upstream-rejected';
+    case 'circuit_open':
+    case 'overloaded':
+      return 'upstream-unavailable';
     case 'upstream_5xx':
       return upstreamStatus === 503 ? 'upstream-unavailable' : 'bad-gateway';
     default:

@@ -1,12 +1,19 @@
 import { HttpService } from '@nestjs/axios';
-import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { AxiosAdapter, AxiosResponse } from 'axios';
 import { Agent } from 'undici';
 import { APP_CONFIG, AppConfigShape } from '../config/app.config';
 import { SessionTokenService } from './session-token.service';
 import { undiciAdapter } from './undici.adapter';
-import { classifyTransportError, UpstreamError, UpstreamFailure } from './upstream-error';
+import { MetricsService } from '../observability/metrics.service';
+import { UpstreamBreaker } from './upstream-breaker';
+import {
+  classifyTransportError,
+  UpstreamError,
+  UpstreamFailure,
+  UpstreamOutcome,
+} from './upstream-error';
 
 /** What the caller gets back unchanged: a JSON answer of the upstream, 2xx or 4xx. */
 export interface UpstreamReply {
@@ -17,12 +24,21 @@ export interface UpstreamReply {
   readonly headers: Readonly<Record<string, string>>;
 }
 
+/** What the access log and metrics record of one upstream call. */
+export interface UpstreamCallRecord {
+  readonly outcome: UpstreamOutcome;
+  readonly status?: number;
+  readonly durationMs: number;
+}
+
 export interface UpstreamCallContext {
   /** The caller's `Authorization` header, forwarded unchanged. */
   readonly authorization: string;
   readonly requestId: string;
   /** Aborts the upstream call when the caller goes away. */
   readonly signal?: AbortSignal;
+  /** Told how the call ended, whatever the ending. */
+  readonly report?: (record: UpstreamCallRecord) => void;
 }
 
 const JSON_CONTENT_TYPE = /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i;
@@ -52,7 +68,7 @@ function parsesAsJson(body: string, objectOnly: boolean): boolean {
  * A POST creates a record, so it is never retried once it may have reached the upstream.
  */
 @Injectable()
-export class UpstreamClient implements OnModuleDestroy {
+export class UpstreamClient implements OnApplicationShutdown {
   private readonly origin: string;
   private readonly basePath: string;
   private readonly timeoutMs: number;
@@ -63,6 +79,8 @@ export class UpstreamClient implements OnModuleDestroy {
   constructor(
     private readonly http: HttpService,
     private readonly sessionToken: SessionTokenService,
+    private readonly breaker: UpstreamBreaker,
+    private readonly metrics: MetricsService,
     @Inject(ConfigService) config: ConfigService<AppConfigShape, true>,
   ) {
     const upstream = config.getOrThrow(APP_CONFIG, { infer: true }).upstream;
@@ -75,7 +93,8 @@ export class UpstreamClient implements OnModuleDestroy {
     this.adapter = undiciAdapter(this.agent);
   }
 
-  async onModuleDestroy(): Promise<void> {
+  // After the HTTP server has closed: in-flight requests still need the agent until then.
+  async onApplicationShutdown(): Promise<void> {
     await this.agent.close();
   }
 
@@ -85,20 +104,38 @@ export class UpstreamClient implements OnModuleDestroy {
     context: UpstreamCallContext,
   ): Promise<UpstreamReply> {
     const data = JSON.stringify(body);
+    const sessionToken = this.sessionToken.current();
+    const attempt = () => this.breaker.run(() => this.send(path, data, sessionToken, context));
+    const started = performance.now();
+    let outcome: UpstreamOutcome = 'invalid_response';
+    let status: number | undefined;
+    this.metrics.upstreamInFlight.inc();
     try {
-      return await this.send(path, data, context);
-    } catch (error) {
-      // Refused means nothing reached the upstream: the one case where a second try is safe.
-      if (error instanceof UpstreamError && !error.failure.reachedUpstream) {
-        return this.send(path, data, context);
+      let reply: UpstreamReply;
+      try {
+        reply = await attempt();
+      } catch (error) {
+        // Refused means nothing reached the upstream: the one case where a second try is safe.
+        if (!(error instanceof UpstreamError && error.failure.outcome === 'refused')) throw error;
+        reply = await attempt();
       }
+      ({ outcome, status } = reply);
+      return reply;
+    } catch (error) {
+      if (error instanceof UpstreamError) ({ outcome, upstreamStatus: status } = error.failure);
       throw error;
+    } finally {
+      this.metrics.upstreamInFlight.dec();
+      const durationMs = performance.now() - started;
+      this.metrics.observeUpstream(outcome, durationMs / 1000);
+      context.report?.({ outcome, status, durationMs });
     }
   }
 
   private async send(
     path: string,
     data: string,
+    sessionToken: string,
     context: UpstreamCallContext,
   ): Promise<UpstreamReply> {
     // A total deadline: axios' `timeout` only notices an idle socket, never a trickling body.
@@ -112,7 +149,7 @@ export class UpstreamClient implements OnModuleDestroy {
         data,
         headers: {
           Authorization: context.authorization,
-          'X-Session-Token': this.sessionToken.current(),
+          'X-Session-Token': sessionToken,
           'Content-Type': 'application/json',
           Accept: 'application/json',
           'X-Request-Id': context.requestId,

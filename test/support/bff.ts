@@ -26,7 +26,7 @@ export async function startBff(env: Record<string, string>): Promise<RunningBff>
     LOG_LEVEL: 'silent',
     ...env,
   });
-  const app = await createApp(config, { logger: false });
+  const app = await createApp(config);
   await app.listen({ port: 0, host: '127.0.0.1' });
   return {
     app,

@@ -1,0 +1,100 @@
+import { Injectable } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { UpstreamOutcome } from '../upstream/upstream-error';
+
+export type BreakerState = 'closed' | 'half_open' | 'open';
+const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
+
+/**
+ * One registry per application (tests run several in one process). Label children are cached so
+ * that observing a request allocates nothing once a route/status pair has been seen.
+ */
+@Injectable()
+export class MetricsService {
+  readonly registry = new Registry();
+
+  private readonly requestDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'Duration of HTTP requests served by the BFF, by route and status.',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  private readonly upstreamDuration = new Histogram({
+    name: 'upstream_request_duration_seconds',
+    help: 'Duration of upstream calls, by outcome.',
+    labelNames: ['outcome'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly upstreamInFlight = new Gauge({
+    name: 'upstream_requests_in_flight',
+    help: 'Upstream calls in flight.',
+    registers: [this.registry],
+  });
+
+  private readonly breakerState = new Gauge({
+    name: 'upstream_circuit_breaker_state',
+    help: 'Upstream circuit breaker state: 0 closed, 1 half-open, 2 open.',
+    registers: [this.registry],
+  });
+
+  private readonly rateLimited = new Counter({
+    name: 'rate_limit_rejections_total',
+    help: 'Requests rejected with 429 by the rate limiter.',
+    registers: [this.registry],
+  });
+
+  private readonly tokenExpiry = new Gauge({
+    name: 'upstream_session_token_expiry_timestamp_seconds',
+    help: 'Expiry (Unix time) of the upstream session token, when it is a JWT with exp.',
+    registers: [this.registry],
+  });
+
+  private readonly requestChildren = new Map<
+    string,
+    ReturnType<typeof this.requestDuration.labels>
+  >();
+  private readonly upstreamChildren = new Map<
+    string,
+    ReturnType<typeof this.upstreamDuration.labels>
+  >();
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  observeRequest(method: string, route: string, status: number, seconds: number): void {
+    const key = `${method} ${route} ${status}`;
+    let child = this.requestChildren.get(key);
+    if (!child) {
+      child = this.requestDuration.labels(method, route, String(status));
+      this.requestChildren.set(key, child);
+    }
+    child.observe(seconds);
+  }
+
+  observeUpstream(outcome: UpstreamOutcome | 'circuit_open' | 'overloaded', seconds: number): void {
+    let child = this.upstreamChildren.get(outcome);
+    if (!child) {
+      child = this.upstreamDuration.labels(outcome);
+      this.upstreamChildren.set(outcome, child);
+    }
+    child.observe(seconds);
+  }
+
+  setBreakerState(state: BreakerState): void {
+    this.breakerState.set(BREAKER_STATE_VALUE[state]);
+  }
+
+  countRateLimited(): void {
+    this.rateLimited.inc();
+  }
+
+  setTokenExpiry(unixSeconds: number | undefined): void {
+    if (unixSeconds === undefined) this.tokenExpiry.reset();
+    else this.tokenExpiry.set(unixSeconds);
+  }
+}
