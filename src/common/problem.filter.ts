@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AccessLog, CLIENT_CLOSED_REQUEST } from '../observability/access-log';
 import { PROBLEM_CONTENT_TYPE, PROBLEMS, ProblemException, ProblemKind } from './problem';
 
 const KIND_BY_STATUS: Readonly<Record<number, ProblemKind>> = Object.fromEntries(
@@ -27,6 +28,8 @@ export function toProblemException(exception: unknown): ProblemException {
 export class ProblemFilter implements ExceptionFilter {
   private readonly logger = new Logger(ProblemFilter.name);
 
+  constructor(private readonly accessLog: AccessLog) {}
+
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
@@ -35,6 +38,11 @@ export class ProblemFilter implements ExceptionFilter {
     if (!(exception instanceof HttpException)) {
       const error = exception instanceof Error ? exception : new Error(String(exception));
       this.logger.error(`Unhandled ${error.name}: ${error.message}`, error.stack);
+    }
+    if (reply.raw.destroyed) {
+      // The caller is gone: nothing to answer, and Fastify will not call onResponse.
+      this.accessLog.write(request, reply, CLIENT_CLOSED_REQUEST);
+      return;
     }
     if (reply.sent) return;
     void reply

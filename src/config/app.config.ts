@@ -136,6 +136,14 @@ export class EnvironmentVariables {
   @Min(0)
   @Max(600_000)
   readonly SHUTDOWN_GRACE_MS: number = 10_000;
+
+  /** A client that has not sent its headers by then gets a 408 (slowloris). */
+  @Expose()
+  @Type(() => Number)
+  @IsInt()
+  @Min(100)
+  @Max(120_000)
+  readonly HTTP_HEADERS_TIMEOUT_MS: number = 10_000;
 }
 
 export interface AppConfig {
@@ -148,6 +156,7 @@ export interface AppConfig {
   /** Requests per caller per minute; 0 turns rate limiting off. */
   readonly rateLimitPerMinute: number;
   readonly shutdownGraceMs: number;
+  readonly headersTimeoutMs: number;
   readonly breaker: {
     readonly errorThresholdPercentage: number;
     readonly volumeThreshold: number;
@@ -224,6 +233,7 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
     corsOrigins: env.CORS_ORIGINS.split(',').filter((origin) => origin !== ''),
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS,
     breaker: {
       errorThresholdPercentage: env.BREAKER_ERROR_THRESHOLD_PERCENT,
       volumeThreshold: env.BREAKER_VOLUME_THRESHOLD,

@@ -1,4 +1,5 @@
-import type { FastifyInstance } from 'fastify';
+import { Injectable } from '@nestjs/common';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { UpstreamCallRecord } from '../upstream/upstream.client';
 import { MetricsService } from './metrics.service';
 
@@ -9,17 +10,30 @@ declare module 'fastify' {
   }
 }
 
+/** nginx's convention for "the client went away before the answer". */
+export const CLIENT_CLOSED_REQUEST = 499;
+
 const round = (ms: number) => Math.round(ms * 100) / 100;
 
-/** One access line and one histogram observation per request, written when the response is done. */
-export function registerAccessLog(fastify: FastifyInstance, metrics: MetricsService): void {
-  fastify.decorateRequest('upstreamCall', null);
-  fastify.addHook('onResponse', (request, reply, done) => {
+/** One access line and one histogram observation per request. */
+@Injectable()
+export class AccessLog {
+  constructor(private readonly metrics: MetricsService) {}
+
+  register(fastify: FastifyInstance): void {
+    fastify.decorateRequest('upstreamCall', null);
+    fastify.addHook('onResponse', (request, reply, done) => {
+      this.write(request, reply, reply.statusCode);
+      done();
+    });
+  }
+
+  /** Fastify has no onResponse for a caller that went away: the exception filter writes that line. */
+  write(request: FastifyRequest, reply: FastifyReply, status: number): void {
     const route = request.routeOptions.url ?? 'unmatched';
-    const status = reply.statusCode;
     const durationMs = reply.elapsedTime;
     const upstream = request.upstreamCall;
-    metrics.observeRequest(request.method, route, status, durationMs / 1000);
+    this.metrics.observeRequest(request.method, route, status, durationMs / 1000);
     request.log.info(
       {
         method: request.method,
@@ -36,6 +50,5 @@ export function registerAccessLog(fastify: FastifyInstance, metrics: MetricsServ
       },
       'request completed',
     );
-    done();
-  });
+  }
 }

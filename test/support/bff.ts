@@ -1,6 +1,7 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from '../../src/app.factory';
 import { loadAppConfig } from '../../src/config/app.config';
+import type { LogCapture } from './log-capture';
 
 export const SESSION_TOKEN = 'server-side-session-token';
 export const CALLER_TOKEN = 'caller-bearer-token';
@@ -19,14 +20,18 @@ export interface RunningBff {
 }
 
 /** The whole app, built by the production factory and listening on a free loopback port. */
-export async function startBff(env: Record<string, string>): Promise<RunningBff> {
+export async function startBff(
+  env: Record<string, string>,
+  logs?: LogCapture,
+): Promise<RunningBff> {
   const config = loadAppConfig({
+    RATE_LIMIT_PER_MINUTE: '0',
     UPSTREAM_SESSION_TOKEN: SESSION_TOKEN,
     NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
+    LOG_LEVEL: logs ? 'info' : 'silent',
     ...env,
   });
-  const app = await createApp(config);
+  const app = await createApp(config, { logDestination: logs });
   await app.listen({ port: 0, host: '127.0.0.1' });
   return {
     app,
