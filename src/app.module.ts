@@ -37,7 +37,7 @@ export class AppModule {
           ],
           setHeaders: false,
         }),
-        ObservabilityModule,
+        ObservabilityModule.forRoot(logger),
         HealthModule,
         InterventionsModule,
       ],

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { createApp } from './app.factory';
+import { ShutdownState } from './health/shutdown-state';
 import { ConfigValidationError, loadAppConfig, readEnvironment } from './config/app.config';
 
 /**
@@ -11,13 +11,20 @@ function closeGracefullyOnSignals(app: NestFastifyApplication, graceMs: number):
   const logger = new Logger('Shutdown');
   const shutdown = (signal: NodeJS.Signals) => {
     logger.log(`${signal} received: draining in-flight requests`);
+    app.get(ShutdownState).draining = true;
+    // Node closes idle keep-alive sockets once, when closing starts; one that finishes its
+    // in-flight request afterwards would otherwise hold the close open until its idle timeout.
+    setInterval(() => app.getHttpServer().closeIdleConnections(), 100).unref();
     setTimeout(() => {
       logger.warn(`requests still in flight after ${graceMs} ms: exiting anyway`);
       process.exit(1);
     }, graceMs).unref();
     app.close().then(
       () => process.exit(0),
-      () => process.exit(1),
+      (error: unknown) => {
+        logger.error(`shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
+        process.exit(1);
+      },
     );
   };
   process.once('SIGTERM', shutdown);
@@ -33,6 +40,8 @@ async function bootstrap(): Promise<void> {
     for (const problem of error.problems) console.error(`Invalid configuration: ${problem}`);
     process.exit(1);
   }
+  // Only once the config is valid: a bad one exits before Nest, Fastify and pino are even loaded.
+  const { createApp } = await import('./app.factory');
   const app = await createApp(config);
   closeGracefullyOnSignals(app, config.shutdownGraceMs);
   await app.listen({ port: config.port, host: config.host });

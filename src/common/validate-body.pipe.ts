@@ -11,6 +11,8 @@ function toFieldErrors(errors: readonly ValidationError[], parent = ''): FieldEr
   });
 }
 
+const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -33,6 +35,13 @@ export class ValidateBodyPipe implements PipeTransform {
     }
     if (!isPlainObject(value)) {
       throw new ProblemException('malformed-request', 'The request body must be a JSON object.');
+    }
+    // class-transformer silently skips these keys, so the whitelist below would never see them.
+    const reserved = Object.keys(value).filter((key) => RESERVED_KEYS.has(key));
+    if (reserved.length > 0) {
+      throw new ProblemException('validation-failed', 'The request body is invalid.', {
+        errors: reserved.map((field) => ({ field, message: `property ${field} should not exist` })),
+      });
     }
     const instance = plainToInstance(metatype, value) as object;
     const errors = validateSync(instance, {

@@ -5,6 +5,7 @@ import { SkipThrottle } from '@nestjs/throttler';
 import type { FastifyReply } from 'fastify';
 import { SessionTokenService } from '../upstream/session-token.service';
 import { UpstreamBreaker } from '../upstream/upstream-breaker';
+import { ShutdownState } from './shutdown-state';
 
 @ApiExcludeController()
 @SkipThrottle()
@@ -15,6 +16,7 @@ export class HealthController {
     private readonly indicator: HealthIndicatorService,
     private readonly sessionToken: SessionTokenService,
     private readonly breaker: UpstreamBreaker,
+    private readonly shutdown: ShutdownState,
   ) {}
 
   /** The process is up and serving HTTP; nothing else, so a failing upstream never restarts it. */
@@ -30,6 +32,10 @@ export class HealthController {
       await reply.send(
         await this.health.check([
           () => this.indicator.check('config').up(),
+          () => {
+            const shutdown = this.indicator.check('shutdown');
+            return this.shutdown.draining ? shutdown.down({ message: 'draining' }) : shutdown.up();
+          },
           () => {
             const token = this.indicator.check('sessionToken');
             const status = this.sessionToken.status();

@@ -1,12 +1,27 @@
-import { Global, Module } from '@nestjs/common';
+import { DynamicModule, Global, Inject, Module } from '@nestjs/common';
+import type { Logger } from 'pino';
 import { AccessLog } from './access-log';
 import { MetricsController } from './metrics.controller';
 import { MetricsService } from './metrics.service';
 
+const ROOT_LOGGER = Symbol('ROOT_LOGGER');
+
+/**
+ * This app's own pino logger, for services that log outside a request (token reloads, breaker
+ * state). nestjs-pino's out-of-request logger is one per process, which several apps in one test
+ * process would share.
+ */
+export const InjectRootLogger = () => Inject(ROOT_LOGGER);
+
 @Global()
-@Module({
-  controllers: [MetricsController],
-  providers: [MetricsService, AccessLog],
-  exports: [MetricsService, AccessLog],
-})
-export class ObservabilityModule {}
+@Module({})
+export class ObservabilityModule {
+  static forRoot(logger: Logger): DynamicModule {
+    return {
+      module: ObservabilityModule,
+      controllers: [MetricsController],
+      providers: [MetricsService, AccessLog, { provide: ROOT_LOGGER, useValue: logger }],
+      exports: [MetricsService, AccessLog, ROOT_LOGGER],
+    };
+  }
+}

@@ -1,10 +1,12 @@
 import { FSWatcher, watch } from 'node:fs';
 import { dirname } from 'node:path';
-import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { ProblemException } from '../common/problem';
 import { APP_CONFIG, AppConfigShape, readTokenFile } from '../config/app.config';
+import type { Logger } from 'pino';
 import { MetricsService } from '../observability/metrics.service';
+import { InjectRootLogger } from '../observability/observability.module';
 
 /** The `exp` of a JWT in ms, or undefined for a token that is not a JWT with one. */
 export function jwtExpiryMs(token: string): number | undefined {
@@ -33,7 +35,7 @@ export interface SessionTokenStatus {
  */
 @Injectable()
 export class SessionTokenService implements OnModuleInit, OnApplicationShutdown {
-  private readonly logger = new Logger('SessionToken');
+  private readonly logger: Logger;
   private readonly file?: string;
   private readonly warnMs: number;
   private readonly pollMs: number;
@@ -46,7 +48,9 @@ export class SessionTokenService implements OnModuleInit, OnApplicationShutdown 
   constructor(
     @Inject(ConfigService) config: ConfigService<AppConfigShape, true>,
     private readonly metrics: MetricsService,
+    @InjectRootLogger() rootLogger: Logger,
   ) {
+    this.logger = rootLogger.child({ context: 'SessionToken' });
     const app = config.getOrThrow(APP_CONFIG, { infer: true });
     const source = app.upstream.sessionToken;
     this.warnMs = app.sessionToken.expiryWarnSeconds * 1000;
@@ -104,7 +108,7 @@ export class SessionTokenService implements OnModuleInit, OnApplicationShutdown 
     }
     if (next === this.token) return;
     this.use(next);
-    this.logger.log('upstream session token reloaded');
+    this.logger.info('upstream session token reloaded');
   }
 
   private use(token: string): void {

@@ -1,8 +1,10 @@
-import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import CircuitBreaker from 'opossum';
 import { APP_CONFIG, AppConfigShape } from '../config/app.config';
+import type { Logger } from 'pino';
 import { BreakerState, MetricsService } from '../observability/metrics.service';
+import { InjectRootLogger } from '../observability/observability.module';
 import { UpstreamError } from './upstream-error';
 
 type Call = () => Promise<unknown>;
@@ -16,14 +18,16 @@ const NOT_A_FAILURE = new Set(['upstream_4xx', 'aborted']);
  */
 @Injectable()
 export class UpstreamBreaker implements OnApplicationShutdown {
-  private readonly logger = new Logger('UpstreamBreaker');
+  private readonly logger: Logger;
   private readonly breaker: CircuitBreaker<[Call], unknown>;
   private readonly retryAfterSeconds: string;
 
   constructor(
     @Inject(ConfigService) config: ConfigService<AppConfigShape, true>,
     private readonly metrics: MetricsService,
+    @InjectRootLogger() rootLogger: Logger,
   ) {
+    this.logger = rootLogger.child({ context: 'UpstreamBreaker' });
     const { breaker, upstream } = config.getOrThrow(APP_CONFIG, { infer: true });
     this.retryAfterSeconds = String(Math.ceil(breaker.resetTimeoutMs / 1000));
     this.breaker = new CircuitBreaker((call: Call) => call(), {
@@ -47,11 +51,11 @@ export class UpstreamBreaker implements OnApplicationShutdown {
     );
     this.breaker.on(
       'halfOpen',
-      onState('half_open', (m) => this.logger.log(m)),
+      onState('half_open', (m) => this.logger.info(m)),
     );
     this.breaker.on(
       'close',
-      onState('closed', (m) => this.logger.log(m)),
+      onState('closed', (m) => this.logger.info(m)),
     );
     this.metrics.setBreakerState('closed');
   }

@@ -26,7 +26,7 @@ export async function startBff(
 ): Promise<RunningBff> {
   const config = loadAppConfig({
     RATE_LIMIT_PER_MINUTE: '0',
-    UPSTREAM_SESSION_TOKEN: SESSION_TOKEN,
+    ...(env.UPSTREAM_SESSION_TOKEN_FILE === undefined && { UPSTREAM_SESSION_TOKEN: SESSION_TOKEN }),
     NODE_ENV: 'test',
     LOG_LEVEL: logs ? 'info' : 'silent',
     ...env,

@@ -1,0 +1,220 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigValidationError, Env, loadAppConfig, readTokenFile } from './app.config';
+
+/** Distinctive so that any leak into a message is unmistakable. */
+const SECRET = 'tok-5f3c9e1a-do-not-print-me';
+
+const MINIMAL: Env = {
+  UPSTREAM_BASE_URL: 'https://z52mnqg347.execute-api.eu-west-3.amazonaws.com/main',
+  UPSTREAM_SESSION_TOKEN: SECRET,
+};
+
+let dir: string;
+let tokenFile: string;
+let emptyFile: string;
+let blankFile: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'app-config-spec-'));
+  tokenFile = join(dir, 'token');
+  writeFileSync(tokenFile, 'secret\n');
+  emptyFile = join(dir, 'empty');
+  writeFileSync(emptyFile, '');
+  blankFile = join(dir, 'blank');
+  writeFileSync(blankFile, '\n');
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function configError(env: Env): ConfigValidationError {
+  try {
+    loadAppConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigValidationError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigValidationError');
+}
+
+function expectNoSecret(error: ConfigValidationError): void {
+  expect(error.message).not.toContain(SECRET);
+  for (const problem of error.problems) expect(problem).not.toContain(SECRET);
+}
+
+describe('loadAppConfig', () => {
+  it('gives the defaults for a minimal valid environment', () => {
+    const config = loadAppConfig(MINIMAL);
+    expect(config.port).toBe(3000);
+    expect(config.host).toBe('0.0.0.0');
+    expect(config.upstream).toMatchObject({
+      baseUrl: 'https://z52mnqg347.execute-api.eu-west-3.amazonaws.com/main',
+      timeoutMs: 10000,
+      maxResponseBytes: 1048576,
+      maxConcurrency: 256,
+      sessionToken: { value: SECRET },
+    });
+  });
+
+  it('reads the numeric variables as numbers', () => {
+    const config = loadAppConfig({
+      ...MINIMAL,
+      UPSTREAM_TIMEOUT_MS: '2500',
+      PORT: '8080',
+      HOST: '127.0.0.1',
+    });
+    expect(config.upstream.timeoutMs).toBe(2500);
+    expect(config.port).toBe(8080);
+    expect(config.host).toBe('127.0.0.1');
+  });
+
+  it('accepts PORT=0 (any free port)', () => {
+    expect(loadAppConfig({ ...MINIMAL, PORT: '0' }).port).toBe(0);
+  });
+
+  it.each<[string, string]>([
+    ['https://api.example.com/main/', 'https://api.example.com/main'],
+    ['https://api.example.com/main//', 'https://api.example.com/main'],
+    ['https://api.example.com/main', 'https://api.example.com/main'],
+    ['http://127.0.0.1:8080/', 'http://127.0.0.1:8080'],
+    ['http://localhost:4010', 'http://localhost:4010'],
+  ])('UPSTREAM_BASE_URL %s gives base URL %s (base path kept)', (raw, expected) => {
+    expect(loadAppConfig({ ...MINIMAL, UPSTREAM_BASE_URL: raw }).upstream.baseUrl).toBe(expected);
+  });
+
+  it('ignores variables it does not know', () => {
+    expect(() => loadAppConfig({ ...MINIMAL, SOMETHING_ELSE: 'x', PATH: '/bin' })).not.toThrow();
+  });
+
+  describe('token from a file', () => {
+    it('uses the file as the token source and readTokenFile trims the trailing newline', () => {
+      const config = loadAppConfig({
+        UPSTREAM_BASE_URL: MINIMAL.UPSTREAM_BASE_URL,
+        UPSTREAM_SESSION_TOKEN_FILE: tokenFile,
+      });
+      expect(config.upstream.sessionToken).toEqual({ file: tokenFile });
+      expect(readTokenFile(tokenFile)).toBe('secret');
+    });
+
+    it('an empty UPSTREAM_SESSION_TOKEN counts as unset next to a token file', () => {
+      const config = loadAppConfig({
+        UPSTREAM_BASE_URL: MINIMAL.UPSTREAM_BASE_URL,
+        UPSTREAM_SESSION_TOKEN: '',
+        UPSTREAM_SESSION_TOKEN_FILE: tokenFile,
+      });
+      expect(config.upstream.sessionToken).toEqual({ file: tokenFile });
+    });
+  });
+
+  describe('empty strings count as unset', () => {
+    it('for optional variables: the defaults apply', () => {
+      const config = loadAppConfig({
+        ...MINIMAL,
+        UPSTREAM_TIMEOUT_MS: '',
+        PORT: '',
+        HOST: '',
+        UPSTREAM_SESSION_TOKEN_FILE: '',
+      });
+      expect(config.port).toBe(3000);
+      expect(config.host).toBe('0.0.0.0');
+      expect(config.upstream.timeoutMs).toBe(10000);
+      expect(config.upstream.sessionToken).toEqual({ value: SECRET });
+    });
+
+    it('for required variables: they are reported missing', () => {
+      const error = configError({ UPSTREAM_BASE_URL: '', UPSTREAM_SESSION_TOKEN: '' });
+      expect(error.problems.some((p) => p.includes('UPSTREAM_BASE_URL'))).toBe(true);
+      expect(error.problems.some((p) => p.includes('UPSTREAM_SESSION_TOKEN'))).toBe(true);
+    });
+  });
+
+  describe('rejects', () => {
+    // Every failing case carries the secret somewhere it could leak from.
+    it.each<[string, string, Env]>([
+      ['a missing UPSTREAM_BASE_URL', 'UPSTREAM_BASE_URL', { UPSTREAM_SESSION_TOKEN: SECRET }],
+      ['an ftp:// URL', 'UPSTREAM_BASE_URL', { ...MINIMAL, UPSTREAM_BASE_URL: 'ftp://x' }],
+      ['not a URL', 'UPSTREAM_BASE_URL', { ...MINIMAL, UPSTREAM_BASE_URL: 'not a url' }],
+      [
+        'a non-http(s) URL holding the secret',
+        'UPSTREAM_BASE_URL',
+        { ...MINIMAL, UPSTREAM_BASE_URL: `ftp://${SECRET}@x` },
+      ],
+      ['non-numeric', 'UPSTREAM_TIMEOUT_MS', { ...MINIMAL, UPSTREAM_TIMEOUT_MS: 'ten' }],
+      ['negative', 'UPSTREAM_TIMEOUT_MS', { ...MINIMAL, UPSTREAM_TIMEOUT_MS: '-1' }],
+      ['zero', 'UPSTREAM_TIMEOUT_MS', { ...MINIMAL, UPSTREAM_TIMEOUT_MS: '0' }],
+      ['fractional', 'UPSTREAM_TIMEOUT_MS', { ...MINIMAL, UPSTREAM_TIMEOUT_MS: '1.5' }],
+      ['non-numeric', 'PORT', { ...MINIMAL, PORT: 'http' }],
+      ['negative', 'PORT', { ...MINIMAL, PORT: '-1' }],
+      ['over 65535', 'PORT', { ...MINIMAL, PORT: '65536' }],
+    ])('%s: a problem naming %s', (_name, variable, env) => {
+      const error = configError(env);
+      expect(error.problems.length).toBeGreaterThan(0);
+      for (const problem of error.problems) expect(problem).toContain(variable);
+      expect(error.message).toMatch(/^Invalid configuration:/);
+      expectNoSecret(error);
+    });
+
+    it('neither token variable: one problem naming both', () => {
+      const error = configError({ UPSTREAM_BASE_URL: MINIMAL.UPSTREAM_BASE_URL });
+      expect(error.problems).toHaveLength(1);
+      expect(error.problems[0]).toContain('UPSTREAM_SESSION_TOKEN');
+      expect(error.problems[0]).toContain('UPSTREAM_SESSION_TOKEN_FILE');
+    });
+
+    it('both token variables: one problem naming both, without the secret', () => {
+      const error = configError({ ...MINIMAL, UPSTREAM_SESSION_TOKEN_FILE: tokenFile });
+      expect(error.problems).toHaveLength(1);
+      expect(error.problems[0]).toContain('UPSTREAM_SESSION_TOKEN');
+      expect(error.problems[0]).toContain('UPSTREAM_SESSION_TOKEN_FILE');
+      expectNoSecret(error);
+    });
+
+    it.each<[string, () => string]>([
+      ['a missing token file', () => join(dir, 'does-not-exist')],
+      ['an empty token file', () => emptyFile],
+      ['a token file holding only a newline', () => blankFile],
+      ['a directory as token file', () => dir],
+    ])('%s: one problem naming UPSTREAM_SESSION_TOKEN_FILE', (_name, file) => {
+      const error = configError({
+        UPSTREAM_BASE_URL: MINIMAL.UPSTREAM_BASE_URL,
+        UPSTREAM_SESSION_TOKEN_FILE: file(),
+      });
+      expect(error.problems).toHaveLength(1);
+      expect(error.problems[0]).toContain('UPSTREAM_SESSION_TOKEN_FILE');
+    });
+
+    it('never puts the token file content in a problem', () => {
+      const leaky = join(dir, 'leaky');
+      // Readable, but the URL problem is still reported: the content must not be.
+      writeFileSync(leaky, `${SECRET}\n`);
+      const error = configError({ UPSTREAM_BASE_URL: 'nope', UPSTREAM_SESSION_TOKEN_FILE: leaky });
+      expect(error.problems).toHaveLength(1);
+      expectNoSecret(error);
+    });
+
+    it('reports every problem at once, one per line, each naming its variable', () => {
+      const error = configError({
+        UPSTREAM_BASE_URL: 'not a url',
+        UPSTREAM_SESSION_TOKEN: SECRET,
+        UPSTREAM_SESSION_TOKEN_FILE: tokenFile,
+        UPSTREAM_TIMEOUT_MS: 'soon',
+        PORT: '-5',
+      });
+      for (const variable of [
+        'UPSTREAM_BASE_URL',
+        'UPSTREAM_SESSION_TOKEN_FILE',
+        'UPSTREAM_TIMEOUT_MS',
+        'PORT',
+      ]) {
+        expect(error.problems.some((p) => p.includes(variable))).toBe(true);
+      }
+      const lines = error.message.split('\n');
+      expect(lines[0]).toBe('Invalid configuration:');
+      expect(lines).toHaveLength(error.problems.length + 1);
+      expectNoSecret(error);
+    });
+  });
+});
