@@ -84,6 +84,8 @@ export async function createApp(
         styleSrc: ["'self'", "'unsafe-inline'"],
         imgSrc: ["'self'", 'data:'],
         connectSrc: ["'self'"],
+        // Swagger UI may be served over plain http inside a cluster: do not force https on it.
+        upgradeInsecureRequests: null,
       },
     },
   });

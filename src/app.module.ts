@@ -3,14 +3,17 @@ import { ConfigModule } from '@nestjs/config';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { LoggerModule } from 'nestjs-pino';
+import type Redis from 'ioredis';
 import type { Logger } from 'pino';
 import { ProblemFilter } from './common/problem.filter';
 import { RateLimitGuard } from './common/rate-limit.guard';
+import { SharedThrottlerStorage } from './common/shared-throttler.storage';
 import { ValidateBodyPipe } from './common/validate-body.pipe';
 import { AppConfig, appConfig } from './config/app.config';
 import { HealthModule } from './health/health.module';
 import { InterventionsModule } from './interventions/interventions.module';
 import { ObservabilityModule } from './observability/observability.module';
+import { REDIS, RedisModule } from './redis/redis.module';
 
 @Module({})
 export class AppModule {
@@ -31,11 +34,16 @@ export class AppModule {
         }),
         // Fastify's request logger (with the request id) serves Nest's Logger inside a request.
         LoggerModule.forRoot({ useExisting: true, pinoHttp: { logger } }),
-        ThrottlerModule.forRoot({
-          throttlers: [
-            { name: 'default', ttl: 60_000, limit: Math.max(1, config.rateLimitPerMinute) },
-          ],
-          setHeaders: false,
+        RedisModule,
+        ThrottlerModule.forRootAsync({
+          inject: [REDIS],
+          useFactory: (redis: Redis | null) => ({
+            throttlers: [
+              { name: 'default', ttl: 60_000, limit: Math.max(1, config.rateLimitPerMinute) },
+            ],
+            setHeaders: false,
+            storage: new SharedThrottlerStorage(redis),
+          }),
         }),
         ObservabilityModule.forRoot(logger),
         HealthModule,

@@ -3,10 +3,25 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AccessLog, CLIENT_CLOSED_REQUEST } from '../observability/access-log';
 import { PROBLEM_CONTENT_TYPE, PROBLEMS, ProblemException, ProblemKind } from './problem';
 
+/** The kind for an HttpException that Fastify or Nest raised with only a status. */
 const KIND_BY_STATUS: Readonly<Record<number, ProblemKind>> = Object.fromEntries(
-  (Object.keys(PROBLEMS) as ProblemKind[])
-    .filter((kind) => !['validation-failed', 'upstream-rejected'].includes(kind))
-    .map((kind) => [PROBLEMS[kind].status, kind]),
+  (
+    [
+      'malformed-request',
+      'unauthorized',
+      'not-found',
+      'method-not-allowed',
+      'request-timeout',
+      'payload-too-large',
+      'unsupported-media-type',
+      'too-many-requests',
+      'header-fields-too-large',
+      'internal-error',
+      'bad-gateway',
+      'upstream-unavailable',
+      'gateway-timeout',
+    ] as const
+  ).map((kind) => [PROBLEMS[kind].status, kind]),
 );
 
 /**

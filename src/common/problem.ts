@@ -25,6 +25,8 @@ export const PROBLEMS = {
   'request-timeout': { status: 408, title: 'Request timeout' },
   'payload-too-large': { status: 413, title: 'Payload too large' },
   'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
+  'idempotency-key-in-use': { status: 409, title: 'Request with this Idempotency-Key in progress' },
+  'idempotency-key-reused': { status: 422, title: 'Idempotency-Key reused with another request' },
   'too-many-requests': { status: 429, title: 'Too many requests' },
   'header-fields-too-large': { status: 431, title: 'Request header fields too large' },
   'client-closed-request': { status: 499, title: 'Client closed request' },
@@ -32,6 +34,7 @@ export const PROBLEMS = {
   'internal-error': { status: 500, title: 'Internal server error' },
   'bad-gateway': { status: 502, title: 'Bad gateway' },
   'upstream-unavailable': { status: 503, title: 'Upstream unavailable' },
+  'idempotency-unavailable': { status: 503, title: 'Idempotency store unavailable' },
   'gateway-timeout': { status: 504, title: 'Gateway timeout' },
 } as const satisfies Record<string, { status: number; title: string }>;
 

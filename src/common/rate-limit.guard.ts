@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import {
@@ -11,15 +10,8 @@ import {
 } from '@nestjs/throttler';
 import type { FastifyRequest } from 'fastify';
 import { MetricsService } from '../observability/metrics.service';
+import { callerKey } from './caller';
 import { ProblemException } from './problem';
-
-/** A caller is their bearer token (hashed: the key may live in Redis), else their address. */
-export function callerKey(request: FastifyRequest): string {
-  const { authorization } = request.headers;
-  return authorization
-    ? `token:${createHash('sha256').update(authorization).digest('base64url')}`
-    : `ip:${request.ip}`;
-}
 
 /**
  * @nestjs/throttler, answering in the problem shape with Retry-After and the

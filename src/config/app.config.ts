@@ -144,6 +144,35 @@ export class EnvironmentVariables {
   @Min(100)
   @Max(120_000)
   readonly HTTP_HEADERS_TIMEOUT_MS: number = 10_000;
+
+  /** Shared state for several replicas (idempotency keys, rate-limit counters); in-process when unset. */
+  @Expose()
+  @IsOptional()
+  @IsUrl(
+    { protocols: ['redis', 'rediss'], require_protocol: true, require_tld: false },
+    { message: '$property must be a redis:// or rediss:// URL' },
+  )
+  readonly REDIS_URL?: string;
+
+  @Expose()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(30 * 24 * 3600)
+  readonly IDEMPOTENCY_TTL_S: number = 86_400;
+
+  @Expose()
+  @Transform(toBoolean)
+  @IsIn([true, false], { message: '$property must be true or false' })
+  readonly IDEMPOTENCY_REQUIRED: boolean = false;
+
+  /** Bound of the in-process store; the oldest keys go first. */
+  @Expose()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
+  readonly IDEMPOTENCY_MAX_ENTRIES: number = 10_000;
 }
 
 export interface AppConfig {
@@ -157,6 +186,12 @@ export interface AppConfig {
   readonly rateLimitPerMinute: number;
   readonly shutdownGraceMs: number;
   readonly headersTimeoutMs: number;
+  readonly redisUrl?: string;
+  readonly idempotency: {
+    readonly ttlSeconds: number;
+    readonly required: boolean;
+    readonly maxEntries: number;
+  };
   readonly breaker: {
     readonly errorThresholdPercentage: number;
     readonly volumeThreshold: number;
@@ -234,6 +269,12 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS,
+    redisUrl: env.REDIS_URL,
+    idempotency: {
+      ttlSeconds: env.IDEMPOTENCY_TTL_S,
+      required: env.IDEMPOTENCY_REQUIRED,
+      maxEntries: env.IDEMPOTENCY_MAX_ENTRIES,
+    },
     breaker: {
       errorThresholdPercentage: env.BREAKER_ERROR_THRESHOLD_PERCENT,
       volumeThreshold: env.BREAKER_VOLUME_THRESHOLD,

@@ -6,6 +6,8 @@ import type { FastifyReply } from 'fastify';
 import { SessionTokenService } from '../upstream/session-token.service';
 import { UpstreamBreaker } from '../upstream/upstream-breaker';
 import { ShutdownState } from './shutdown-state';
+import type Redis from 'ioredis';
+import { InjectRedis } from '../redis/redis.module';
 
 @ApiExcludeController()
 @SkipThrottle()
@@ -17,6 +19,7 @@ export class HealthController {
     private readonly sessionToken: SessionTokenService,
     private readonly breaker: UpstreamBreaker,
     private readonly shutdown: ShutdownState,
+    @InjectRedis() private readonly redis: Redis | null,
   ) {}
 
   /** The process is up and serving HTTP; nothing else, so a failing upstream never restarts it. */
@@ -49,11 +52,18 @@ export class HealthController {
               ? circuit.down({ state: 'open' })
               : circuit.up({ state: 'closed' });
           },
+          ...(this.redis ? [() => this.redisCheck(this.redis as Redis)] : []),
         ]),
       );
     } catch (error) {
       if (!(error instanceof ServiceUnavailableException)) throw error;
       await reply.status(503).send(error.getResponse());
     }
+  }
+
+  /** Down while Idempotency-Key requests cannot be honoured (they answer 503 meanwhile). */
+  private redisCheck(redis: Redis) {
+    const check = this.indicator.check('redis');
+    return redis.status === 'ready' ? check.up() : check.down({ state: redis.status });
   }
 }

@@ -3,6 +3,16 @@ import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiOperation, ApiTags } fro
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BearerAuthGuard } from '../common/bearer-auth.guard';
 import { callerAbortSignal } from '../common/caller-abort';
+import { callerKey } from '../common/caller';
+import { ProblemException } from '../common/problem';
+import {
+  fingerprintOf,
+  IDEMPOTENCY_KEY_PATTERN,
+  IdempotencyService,
+  parseIdempotencyKey,
+} from '../idempotency/idempotency.service';
+import type { StoredResponse } from '../idempotency/idempotency.store';
+import type { UpstreamCallContext } from '../upstream/upstream.client';
 import { ApiProblemResponse } from '../swagger/api-problem-response.decorator';
 import { CreatePreventiveInterventionDto } from './dto/create-preventive-intervention.dto';
 import { CreatedInterventionResponseDto } from './dto/intervention.dto';
@@ -18,7 +28,10 @@ const RETRY_AFTER = {
 @ApiTags('Interventions')
 @Controller()
 export class InterventionsController {
-  constructor(private readonly interventions: InterventionsService) {}
+  constructor(
+    private readonly interventions: InterventionsService,
+    private readonly idempotency: IdempotencyService,
+  ) {}
 
   @Post(PREVENTIVE_ROUTINE_PATH)
   @UseGuards(BearerAuthGuard)
@@ -43,7 +56,8 @@ export class InterventionsController {
     status: 400,
     kind: 'validation-failed',
     description:
-      'The body is not a JSON object, is malformed JSON, or fails validation (one entry per field in `errors`).',
+      'The body is not a JSON object, is malformed JSON, or fails validation (one entry per field in ' +
+      '`errors`); or the Idempotency-Key is malformed, or missing while required.',
     detail: 'The request body is invalid.',
     errors: [{ field: 'scheduledEnd', message: 'scheduledEnd must be later than scheduledStart' }],
   })
@@ -63,6 +77,20 @@ export class InterventionsController {
     description:
       "The upstream rejected the request: its status and its own JSON body are relayed unchanged (the example shows the problem sent when the upstream's body is not JSON). On 429, `Retry-After` and `RateLimit*` are passed on.",
     detail: 'The upstream API rejected the request with status 403.',
+  })
+  @ApiProblemResponse({
+    status: 409,
+    kind: 'idempotency-key-in-use',
+    description:
+      'A request with the same Idempotency-Key is still in progress: retry after `Retry-After`.',
+    detail: 'A request with this Idempotency-Key is still in progress.',
+    headers: RETRY_AFTER,
+  })
+  @ApiProblemResponse({
+    status: 422,
+    kind: 'idempotency-key-reused',
+    description: 'The Idempotency-Key was already used by this caller with another request body.',
+    detail: 'This Idempotency-Key was used with another request body.',
   })
   @ApiProblemResponse({
     status: 413,
@@ -104,8 +132,11 @@ export class InterventionsController {
   @ApiProblemResponse({
     status: 503,
     kind: 'upstream-unavailable',
-    description: 'The upstream answered 503; its `Retry-After` is passed on.',
-    detail: 'The upstream API failed with status 503.',
+    description:
+      'The upstream cannot be used now: it answered 503 (its `Retry-After` is passed on), it is failing and ' +
+      'the circuit breaker is open, too many calls are in flight, the upstream session token has expired, ' +
+      'or an Idempotency-Key was sent while the shared idempotency store (Redis) is unreachable.',
+    detail: 'The upstream API is failing; requests are paused for a short while.',
     headers: RETRY_AFTER,
   })
   @ApiProblemResponse({
@@ -119,16 +150,37 @@ export class InterventionsController {
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    const answer = await this.interventions.createFromRoutine(dto, {
+    const key = parseIdempotencyKey(request.headers['idempotency-key']);
+    if (key === undefined && this.idempotency.required) {
+      throw new ProblemException('malformed-request', 'An Idempotency-Key header is required.');
+    }
+    const context: UpstreamCallContext = {
       authorization: request.headers.authorization as string,
       requestId: request.id,
-      signal: callerAbortSignal(reply),
       report: (call) => (request.upstreamCall = call),
-    });
-    await reply
-      .status(answer.status)
-      .headers(answer.headers)
-      .type(answer.contentType)
-      .send(answer.body);
+    };
+    if (key === undefined) {
+      // Nobody can collect the answer once the caller is gone: stop the upstream call too.
+      const answer = await this.interventions.createFromRoutine(dto, {
+        ...context,
+        signal: callerAbortSignal(reply),
+      });
+      return send(reply, answer);
+    }
+    // With a key the call runs to its end even if the caller leaves: the retry collects its result.
+    const { response, replayed } = await this.idempotency.execute(
+      { caller: callerKey(request), key, fingerprint: fingerprintOf(dto), requestId: request.id },
+      () => this.interventions.createFromRoutine(dto, context),
+    );
+    if (replayed) void reply.header('Idempotent-Replayed', 'true');
+    return send(reply, response);
   }
+}
+
+async function send(reply: FastifyReply, response: StoredResponse): Promise<void> {
+  await reply
+    .status(response.status)
+    .headers(response.headers)
+    .type(response.contentType)
+    .send(response.body);
 }

@@ -1,0 +1,163 @@
+import { createHash } from 'node:crypto';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type Redis from 'ioredis';
+import { PROBLEM_CONTENT_TYPE, ProblemException } from '../common/problem';
+import { APP_CONFIG, AppConfigShape } from '../config/app.config';
+import { InjectRedis } from '../redis/redis.module';
+import { UpstreamError } from '../upstream/upstream-error';
+import {
+  IdempotencyStore,
+  IdempotencyStoreUnavailable,
+  MemoryIdempotencyStore,
+  RedisIdempotencyStore,
+  StoredResponse,
+} from './idempotency.store';
+
+export const IDEMPOTENCY_KEY_PATTERN = '^[A-Za-z0-9_.:-]{1,255}$';
+const IDEMPOTENCY_KEY = new RegExp(IDEMPOTENCY_KEY_PATTERN);
+
+/** The key of an `Idempotency-Key` header, bare or as a quoted structured-field string. */
+export function parseIdempotencyKey(header: string | string[] | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const value = Array.isArray(header) ? header.join(',') : header;
+  const key = /^"(.*)"$/.exec(value)?.[1] ?? value;
+  if (IDEMPOTENCY_KEY.test(key)) return key;
+  throw new ProblemException(
+    'malformed-request',
+    'Idempotency-Key must be 1 to 255 characters among A-Z, a-z, 0-9 and _ . : -',
+  );
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const entries = Object.keys(value)
+      .sort()
+      .map(
+        (key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`,
+      );
+    return `{${entries.join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** Of the validated body, so key order and whitespace in the raw bytes do not matter. */
+export function fingerprintOf(body: object): string {
+  return createHash('sha256').update(canonicalJson(body)).digest('base64url');
+}
+
+export interface IdempotentRequest {
+  /** Who is asking (a hash of their bearer token): keys of two callers never meet. */
+  readonly caller: string;
+  readonly key: string;
+  readonly fingerprint: string;
+  readonly requestId: string;
+}
+
+export interface IdempotentResult {
+  readonly response: StoredResponse;
+  readonly replayed: boolean;
+}
+
+/**
+ * At most one upstream create per (caller, Idempotency-Key): the first request runs, a repeat is
+ * answered from the stored result, a concurrent one gets 409, another body under the same key 422.
+ */
+@Injectable()
+export class IdempotencyService {
+  private readonly logger = new Logger('Idempotency');
+  private readonly store: IdempotencyStore;
+  private readonly ttlMs: number;
+  private readonly lockMs: number;
+  readonly required: boolean;
+
+  constructor(
+    @Inject(ConfigService) config: ConfigService<AppConfigShape, true>,
+    @InjectRedis() redis: Redis | null,
+  ) {
+    const { idempotency, upstream } = config.getOrThrow(APP_CONFIG, { infer: true });
+    this.store = redis
+      ? new RedisIdempotencyStore(redis)
+      : new MemoryIdempotencyStore(idempotency.maxEntries);
+    this.ttlMs = idempotency.ttlSeconds * 1000;
+    // Covers a call and its one retry; a replica that dies mid-call frees the key after this.
+    this.lockMs = 2 * upstream.timeoutMs + 5_000;
+    this.required = idempotency.required;
+  }
+
+  async execute(
+    request: IdempotentRequest,
+    send: () => Promise<StoredResponse>,
+  ): Promise<IdempotentResult> {
+    const key = `idempotency:${request.caller}:${request.key}`;
+    const claim = await this.guard(() => this.store.claim(key, request.fingerprint, this.lockMs));
+    if (!claim.claimed) {
+      const { existing } = claim;
+      if (existing.fingerprint !== request.fingerprint) {
+        throw new ProblemException(
+          'idempotency-key-reused',
+          'This Idempotency-Key was used with another request body.',
+        );
+      }
+      if (existing.state === 'in_flight') {
+        throw new ProblemException(
+          'idempotency-key-in-use',
+          'A request with this Idempotency-Key is still in progress.',
+          {
+            headers: { 'Retry-After': '1' },
+          },
+        );
+      }
+      return { response: existing.response, replayed: true };
+    }
+
+    let response: StoredResponse;
+    try {
+      response = await send();
+    } catch (error) {
+      // Sent upstream: its outcome is the answer to every retry. Not sent: the key is free again.
+      if (error instanceof UpstreamError && error.failure.reachedUpstream) {
+        await this.completeOrLog(key, request.fingerprint, {
+          status: error.problem.status,
+          contentType: PROBLEM_CONTENT_TYPE,
+          body: JSON.stringify({ ...error.problem, requestId: request.requestId }),
+          headers: error.headers,
+        });
+      } else {
+        await this.store.release(key).catch(() => undefined);
+      }
+      throw error;
+    }
+    await this.completeOrLog(key, request.fingerprint, response);
+    return { response, replayed: false };
+  }
+
+  private async guard<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      if (!(error instanceof IdempotencyStoreUnavailable)) throw error;
+      throw new ProblemException(
+        'idempotency-unavailable',
+        'The Idempotency-Key cannot be honoured right now; retry later or send the request without one.',
+        { headers: { 'Retry-After': '5' } },
+      );
+    }
+  }
+
+  /** The upstream already answered: the caller gets that answer even if it cannot be stored. */
+  private async completeOrLog(
+    key: string,
+    fingerprint: string,
+    response: StoredResponse,
+  ): Promise<void> {
+    try {
+      await this.store.complete(key, fingerprint, response, this.ttlMs);
+    } catch {
+      this.logger.error(
+        'could not store an idempotent response; a retry after the lock expires may repeat it',
+      );
+    }
+  }
+}

@@ -1,0 +1,41 @@
+import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import Redis from 'ioredis';
+import { APP_CONFIG, AppConfigShape } from '../config/app.config';
+
+export const REDIS = Symbol('REDIS');
+export const InjectRedis = () => Inject(REDIS);
+
+/**
+ * The Redis connection when REDIS_URL is set, else null. Commands fail at once while it is down
+ * (no offline queue) so callers can answer 503 instead of hanging; ioredis reconnects by itself.
+ */
+@Global()
+@Module({
+  providers: [
+    {
+      provide: REDIS,
+      inject: [ConfigService],
+      useFactory: (config: ConfigService<AppConfigShape, true>): Redis | null => {
+        const url = config.getOrThrow(APP_CONFIG, { infer: true }).redisUrl;
+        if (url === undefined) return null;
+        const redis = new Redis(url, {
+          enableOfflineQueue: false,
+          maxRetriesPerRequest: 1,
+          connectTimeout: 2_000,
+          retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+        });
+        redis.on('error', () => undefined); // reported by readiness, not as an unhandled error
+        return redis;
+      },
+    },
+  ],
+  exports: [REDIS],
+})
+export class RedisModule implements OnApplicationShutdown {
+  constructor(@InjectRedis() private readonly redis: Redis | null) {}
+
+  onApplicationShutdown(): void {
+    this.redis?.disconnect();
+  }
+}
