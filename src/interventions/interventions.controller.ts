@@ -1,5 +1,12 @@
 import { Body, Controller, Post, Req, Res, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiBody,
+  ApiCreatedResponse,
+  ApiHeader,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BearerAuthGuard } from '../common/bearer-auth.guard';
 import { callerAbortSignal } from '../common/caller-abort';
@@ -48,9 +55,30 @@ export class InterventionsController {
     type: CreatePreventiveInterventionDto,
     description: 'Contains the data needed to create a preventive intervention based on a routine.',
   })
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description:
+      'Makes a retry safe: the first request with a key is sent upstream and its answer stored for ' +
+      '`IDEMPOTENCY_TTL_S` (24 h); a repeat with the same key and body gets that answer again ' +
+      '(`Idempotent-Replayed: true`) without a second create. Keys are scoped to the bearer token. ' +
+      'A quoted structured-field string (`"abc"`) is accepted too. Required when `IDEMPOTENCY_REQUIRED=true`.',
+    schema: {
+      type: 'string',
+      pattern: IDEMPOTENCY_KEY_PATTERN,
+      example: '8e03978e-40d5-43e8-bc93-6894a57f9324',
+    },
+  })
   @ApiCreatedResponse({
     description: 'The preventive intervention has been created.',
     type: CreatedInterventionResponseDto,
+    headers: {
+      'Idempotent-Replayed': {
+        description:
+          '`true` when this is the stored answer to an earlier request with the same Idempotency-Key.',
+        schema: { type: 'string', enum: ['true'] },
+      },
+    },
   })
   @ApiProblemResponse({
     status: 400,
