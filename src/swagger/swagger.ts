@@ -2,6 +2,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import type {
+  ContentObject,
+  ReferenceObject,
+  SchemaObject,
+} from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 
 interface PackageInfo {
   readonly name: string;
@@ -14,11 +19,95 @@ const pkg = JSON.parse(
   readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8'),
 ) as PackageInfo;
 
+const ACRONYMS = new Set(['api', 'bff']);
+
+/** `interventions-bff` -> `Interventions BFF`: the package name, as a title. */
+export function titleFromPackageName(name: string): string {
+  return name
+    .replace(/^@[^/]+\//, '')
+    .split(/[-_]/)
+    .filter((word) => word !== '')
+    .map((word) =>
+      ACRONYMS.has(word) ? word.toUpperCase() : word[0].toUpperCase() + word.slice(1),
+    )
+    .join(' ');
+}
+
+export const API_TITLE = titleFromPackageName(pkg.name);
 export const DOCS_PATH = 'docs';
+
+type Schema = SchemaObject | ReferenceObject;
+
+/**
+ * An example value built from the examples of a schema's properties (following `$ref`, a
+ * single-entry `allOf`, arrays and enums), or undefined when some required part has none.
+ */
+function exampleFromSchema(
+  schema: Schema | undefined,
+  document: OpenAPIObject,
+  seen: ReadonlySet<string> = new Set(),
+): unknown {
+  if (schema === undefined) return undefined;
+  if ('$ref' in schema) {
+    const name = schema.$ref.replace('#/components/schemas/', '');
+    if (seen.has(name)) return undefined;
+    return exampleFromSchema(
+      document.components?.schemas?.[name],
+      document,
+      new Set([...seen, name]),
+    );
+  }
+  if (schema.example !== undefined) return schema.example;
+  if (schema.allOf?.length === 1) return exampleFromSchema(schema.allOf[0], document, seen);
+  if (schema.enum !== undefined && schema.enum.length > 0) return schema.enum[0];
+  if (schema.type === 'array') {
+    const item = exampleFromSchema(schema.items, document, seen);
+    return item === undefined ? undefined : [item];
+  }
+  if (schema.properties === undefined) return undefined;
+  const example: Record<string, unknown> = {};
+  for (const [name, property] of Object.entries(schema.properties)) {
+    const value = exampleFromSchema(property, document, seen);
+    if (value === undefined) {
+      if (schema.required?.includes(name)) return undefined;
+      continue;
+    }
+    example[name] = value;
+  }
+  return example;
+}
+
+function addExamples(content: ContentObject | undefined, document: OpenAPIObject): void {
+  for (const media of Object.values(content ?? {})) {
+    if (media.example !== undefined || media.examples !== undefined) continue;
+    const example = exampleFromSchema(media.schema, document);
+    if (example !== undefined) media.example = example;
+  }
+}
+
+/**
+ * Gives every request and response body an explicit example, built from the examples of the
+ * DTOs' properties when the route declares none: Swagger UI prefills "Try it out" with it, and
+ * tools that only read media-type examples (mock servers, API clients) get one too.
+ */
+export function withBodyExamples(document: OpenAPIObject): OpenAPIObject {
+  for (const item of Object.values(document.paths)) {
+    for (const operation of [item.get, item.put, item.post, item.delete, item.patch]) {
+      if (operation === undefined) continue;
+      if (operation.requestBody && !('$ref' in operation.requestBody)) {
+        addExamples(operation.requestBody.content, document);
+      }
+      for (const response of Object.values(operation.responses)) {
+        if (response && !('$ref' in response)) addExamples(response.content, document);
+      }
+    }
+  }
+  return document;
+}
 
 export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   const config = new DocumentBuilder()
-    .setTitle('Interventions BFF')
+    .setTitle(API_TITLE)
     .setDescription(pkg.description)
     .setVersion(pkg.version)
     .addBearerAuth({
@@ -31,19 +120,24 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
       'Maintenance interventions, created on the maintenance-management API.',
     )
     .build();
-  return SwaggerModule.createDocument(app, config, {
-    operationIdFactory: (_controllerKey, methodKey) => methodKey,
-  });
+  return withBodyExamples(
+    SwaggerModule.createDocument(app, config, {
+      operationIdFactory: (_controllerKey, methodKey) => methodKey,
+    }),
+  );
 }
 
 export function setupSwagger(app: INestApplication, document: OpenAPIObject): void {
   SwaggerModule.setup(DOCS_PATH, app, document, {
     jsonDocumentUrl: `${DOCS_PATH}-json`,
-    customSiteTitle: 'Interventions BFF',
+    customSiteTitle: API_TITLE,
     swaggerOptions: {
+      // The bearer token survives a page reload (kept in this browser's localStorage).
       persistAuthorization: true,
       displayRequestDuration: true,
       tryItOutEnabled: false,
+      // Never send the document to swagger.io's online validator.
+      validatorUrl: null,
     },
   });
 }

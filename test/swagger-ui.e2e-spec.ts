@@ -1,0 +1,271 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BrowserContext, ConsoleMessage, Page, chromium } from 'playwright-core';
+import request from 'supertest';
+import { ROUTE, RunningBff, startBff } from './support/bff';
+import { RunningPrism, startPrism } from './support/prism';
+
+/**
+ * Swagger UI as a frontend developer uses it, in Debian's Chromium driven by playwright-core
+ * (never a downloaded browser), against the BFF pointed at the mock upstream (Prism), the same
+ * path `npm run demo` gives a new user.
+ */
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const ARTIFACTS = join(__dirname, '..', 'test-artifacts');
+const TOKEN = 'swagger-ui-bearer-token';
+const OPERATION = '#operations-Interventions-createPreventiveInterventionScheduled';
+const pkg = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as {
+  version: string;
+  description: string;
+};
+
+const VENDOR_EXAMPLE = {
+  scheduledStart: '2024-12-01T12:34:56.000Z',
+  scheduledEnd: '2024-12-05T14:56:23.000Z',
+  creationStatus: 1,
+  routineId: 1,
+};
+
+function isLoopback(url: URL): boolean {
+  return ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+}
+
+/** A one-line failure (no stack), naming what to install. */
+function chromiumMissing(): Error {
+  const error = new Error('chromium not found: apt-get install chromium');
+  error.stack = error.message;
+  return error;
+}
+
+jest.setTimeout(120_000);
+
+let prism: RunningPrism;
+let bff: RunningBff;
+
+beforeAll(async () => {
+  prism = await startPrism();
+  bff = await startBff({ UPSTREAM_BASE_URL: prism.url });
+});
+
+afterAll(async () => {
+  await bff?.close();
+  await prism?.stop();
+});
+
+describe('the document Swagger UI is built from', () => {
+  interface Media {
+    example?: unknown;
+    examples?: unknown;
+  }
+  interface Document {
+    info: { title: string; version: string; description: string };
+    tags: { name: string }[];
+    paths: Record<
+      string,
+      {
+        post: {
+          tags: string[];
+          requestBody: { content: Record<string, Media> };
+          responses: Record<string, { content?: Record<string, Media> }>;
+        };
+      }
+    >;
+  }
+
+  let document: Document;
+  beforeAll(async () => {
+    document = (await request(bff.url).get('/docs-json').expect(200)).body as Document;
+  });
+
+  it('takes the title, version and description from package.json', () => {
+    expect(document.info).toMatchObject({
+      title: 'Interventions BFF',
+      version: pkg.version,
+      description: pkg.description,
+    });
+  });
+
+  it('groups the route under the "Interventions" tag', () => {
+    expect(document.tags.map((tag) => tag.name)).toContain('Interventions');
+    expect(document.paths[ROUTE].post.tags).toEqual(['Interventions']);
+  });
+
+  it('prefills the request with the vendor example', () => {
+    expect(document.paths[ROUTE].post.requestBody.content['application/json'].example).toEqual(
+      VENDOR_EXAMPLE,
+    );
+  });
+
+  it('has an example body on every response code', () => {
+    const responses = Object.entries(document.paths[ROUTE].post.responses);
+    const withoutExample = responses
+      .filter(([, response]) =>
+        Object.values(response.content ?? {}).every(
+          (media) => media.example === undefined && media.examples === undefined,
+        ),
+      )
+      .map(([status]) => status);
+
+    expect(responses.length).toBeGreaterThanOrEqual(8);
+    expect(withoutExample).toEqual([]);
+  });
+
+  it('keeps the authorization across reloads (persistAuthorization)', async () => {
+    const init = await request(bff.url).get('/docs/swagger-ui-init.js').expect(200);
+    expect(init.text).toMatch(/"persistAuthorization":\s*true/);
+  });
+});
+
+describe('Swagger UI in Chromium', () => {
+  let userDataDir: string | undefined;
+  let context: BrowserContext | undefined;
+  let page: Page;
+  const problems: string[] = [];
+  const offsite: string[] = [];
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw chromiumMissing();
+    mkdirSync(ARTIFACTS, { recursive: true });
+    userDataDir = mkdtempSync(join(tmpdir(), 'swagger-ui-chromium-'));
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      // Exactly the flags known to work on these machines, plus what playwright needs to drive
+      // the browser (its pipe) and the fresh profile.
+      ignoreDefaultArgs: true,
+      args: [
+        ...CHROMIUM_FLAGS,
+        `--user-data-dir=${userDataDir}`,
+        '--remote-debugging-pipe',
+        'about:blank',
+      ],
+      viewport: { width: 1280, height: 1000 },
+      timeout: 60_000,
+    });
+    // Nothing leaves this machine: a request to anything but loopback fails the test.
+    await context.route(
+      (url) => !isLoopback(url) && url.protocol !== 'data:',
+      async (route) => {
+        offsite.push(route.request().url());
+        await route.abort();
+      },
+    );
+    // A Content-Security-Policy that breaks Swagger UI shows up as violations and page errors.
+    // (Browser code as text: this project compiles without the DOM library.)
+    await context.addInitScript({
+      content: `document.addEventListener('securitypolicyviolation', (event) => {
+        console.error('CSP violation: ' + event.violatedDirective + ' blocked ' + event.blockedURI);
+      });`,
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(15_000);
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    page.on('console', (message: ConsoleMessage) => {
+      if (message.type() !== 'error') return;
+      // The browser logs the expected 400 of the invalid request; nothing else is allowed.
+      const expected400 =
+        message.location().url.endsWith(ROUTE) && message.text().includes('status of 400');
+      if (!expected400) problems.push(`console error: ${message.text()}`);
+    });
+  });
+
+  afterAll(async () => {
+    await context?.close();
+    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+  });
+
+  afterEach(() => {
+    const seen = { problems: problems.splice(0), offsite: offsite.splice(0) };
+    expect(seen).toEqual({ problems: [], offsite: [] });
+  });
+
+  const operation = () => page.locator(OPERATION);
+  const liveResponse = () => operation().locator('.live-responses-table');
+
+  /** Clicks Execute and returns the request the browser sent and the status it got. */
+  async function execute(): Promise<{ authorization?: string; status: number }> {
+    const [response] = await Promise.all([
+      page.waitForResponse((r) => new URL(r.url()).pathname === ROUTE),
+      operation().locator('button.execute').click(),
+    ]);
+    const status = response.status();
+    await liveResponse()
+      .locator('.response-col_status', { hasText: String(status) })
+      .first()
+      .waitFor();
+    return { authorization: response.request().headers()['authorization'], status };
+  }
+
+  async function openTryItOut(): Promise<void> {
+    if (!(await operation().locator('.opblock-body').isVisible())) {
+      await operation().locator('.opblock-summary').first().click();
+    }
+    await operation().locator('button.try-out__btn').click();
+    await operation().locator('textarea.body-param__text').waitFor();
+  }
+
+  it('authorizes with a bearer token, tries the prefilled example and shows the 201', async () => {
+    await page.goto(`${bff.url}/docs`);
+    await page.locator('.information-container .title', { hasText: 'Interventions BFF' }).waitFor();
+    expect(await page.title()).toBe('Interventions BFF');
+
+    await page.locator('.auth-wrapper button.authorize').click();
+    const modal = page.locator('.modal-ux');
+    await modal.locator('input').first().fill(TOKEN);
+    await modal.locator('button.modal-btn.authorize').click();
+    await modal.locator('button.btn-done').click();
+    await modal.waitFor({ state: 'detached' });
+
+    const tag = page.locator('#operations-tag-Interventions');
+    expect(await tag.textContent()).toContain('Interventions');
+    await openTryItOut();
+    const prefilled = await operation().locator('textarea.body-param__text').inputValue();
+    expect(JSON.parse(prefilled)).toEqual(VENDOR_EXAMPLE);
+
+    const sent = await execute();
+    expect(sent).toEqual({ authorization: `Bearer ${TOKEN}`, status: 201 });
+    const body = await liveResponse().locator('.response-col_description pre').first().innerText();
+    expect(body).toContain('"codePin": 123456');
+    expect(body).toContain('"providerName": "Provider name"');
+
+    await liveResponse().scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(ARTIFACTS, 'swagger-201.png') });
+  });
+
+  it('shows the 400 problem with the field error for an end before the start', async () => {
+    const invalid = { ...VENDOR_EXAMPLE, scheduledEnd: '2024-11-30T08:00:00.000Z' };
+    await operation()
+      .locator('textarea.body-param__text')
+      .fill(JSON.stringify(invalid, null, 2));
+
+    const sent = await execute();
+    expect(sent.status).toBe(400);
+    const body = await liveResponse().locator('.response-col_description pre').first().innerText();
+    expect(body).toContain('"status": 400');
+    expect(body).toContain('"field": "scheduledEnd"');
+    expect(body).toContain('scheduledEnd must be later than scheduledStart');
+
+    await liveResponse().scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(ARTIFACTS, 'swagger-400.png') });
+  });
+
+  it('keeps the authorization after a reload and sends it with the next call', async () => {
+    await page.reload();
+    await page.locator('.auth-wrapper button.authorize.locked').waitFor();
+
+    await openTryItOut();
+    const sent = await execute();
+    expect(sent).toEqual({ authorization: `Bearer ${TOKEN}`, status: 201 });
+  });
+});
