@@ -90,8 +90,14 @@ describe('the generated OpenAPI document', () => {
     const parameters = allParameters(doc);
     const names = parameters.map((p) => String(p.name).toLowerCase());
     expect(names).not.toContain('x-session-token');
-    // The route takes nothing but its body: the caller never sends the session token.
-    expect(operation().parameters ?? []).toEqual([]);
+    // Besides its body, the route takes only the optional Idempotency-Key: never the session token.
+    expect(
+      (operation().parameters ?? []).map((p: { name: string; in: string; required?: boolean }) => [
+        p.name,
+        p.in,
+        p.required,
+      ]),
+    ).toEqual([['Idempotency-Key', 'header', false]]);
   });
 
   it('documents the request body: four required fields, creationStatus as enum 0/1/2', () => {
