@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import {
   createServer,
   IncomingHttpHeaders,
@@ -6,6 +7,7 @@ import {
   ServerResponse,
 } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { join } from 'node:path';
 
 export interface RecordedRequest {
   readonly method: string;
@@ -20,42 +22,10 @@ export type StubHandler = (
   req: IncomingMessage,
 ) => void;
 
-export const CREATED_BODY = {
-  data: {
-    id: 1,
-    status: 2,
-    type: 1,
-    description: 'Description of the intervention',
-    imgSignature: null,
-    codePin: 123456,
-    autoCreated: true,
-    creationStatus: 1,
-    scheduledStart: '2024-12-01T12:34:56.000Z',
-    scheduledEnd: '2024-12-05T14:56:23.000Z',
-    actualStart: null,
-    actualEnd: null,
-    providerName: 'Provider name',
-    providerEmail: 'provider@example.com',
-    providerActionComment: null,
-    providerGeneralComment: null,
-    assignedCompanyContactId: null,
-    assignedProfileId: null,
-    verifiedById: null,
-    verifiedAt: null,
-    decisionComment: null,
-    routineId: 1,
-    organizationId: 1,
-    createdById: 1,
-    archivedAt: null,
-    updatedAt: '2024-12-09T14:23:00.000Z',
-    createdAt: '2024-01-15T08:45:00.000Z',
-    companyId: 1,
-    negotiationEndDate: '2024-12-01T12:34:56.000Z',
-    checkType: 1,
-    deletedAt: null,
-  },
-  token: 'upstream-returned-token',
-};
+/** What the upstream answers to a create; the load, soak and bench scripts read the same file. */
+export const CREATED_BODY = JSON.parse(
+  readFileSync(join(__dirname, 'created-intervention.json'), 'utf8'),
+) as { data: Record<string, unknown> & { id: number }; token: string | null };
 
 export const answerCreated: StubHandler = (_request, res) => {
   res.writeHead(201, { 'Content-Type': 'application/json' }).end(JSON.stringify(CREATED_BODY));
