@@ -13,7 +13,9 @@ try {
 const counts = report?.metadata?.vulnerabilities;
 if (!counts) {
   const reason = `${run.stdout}${run.stderr}`.match(/(\d{3} [^\n-]+)/)?.[1] ?? 'no report';
-  console.warn(`npm audit: NOT CHECKED, the registry's advisory endpoint is unavailable here (${reason.trim()})`);
+  console.warn(
+    `npm audit: NOT CHECKED, the registry's advisory endpoint is unavailable here (${reason.trim()})`,
+  );
   process.exit(0);
 }
 const serious = (counts.high ?? 0) + (counts.critical ?? 0);
