@@ -15,7 +15,8 @@ import { UpstreamStub } from './support/upstream-stub';
 
 const TIMEOUT_MS = 1000;
 const PROBLEM_JSON = /^application\/problem\+json/;
-// One capture for the whole file: every fault's log lines are grepped for the tokens at the end.
+// One capture for the whole file, at the most verbose level: every fault's log lines are grepped
+// for the tokens at the end.
 const logs = new LogCapture();
 const responses: string[] = [];
 
@@ -25,7 +26,12 @@ async function withBff<T>(
   env: Record<string, string> = {},
 ): Promise<T> {
   const bff = await startBff(
-    { UPSTREAM_BASE_URL: upstreamUrl, UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS), ...env },
+    {
+      UPSTREAM_BASE_URL: upstreamUrl,
+      UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS),
+      LOG_LEVEL: 'trace',
+      ...env,
+    },
     logs,
   );
   try {
