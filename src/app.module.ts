@@ -32,8 +32,9 @@ export class AppModule {
           skipProcessEnv: true,
           load: [appConfig(config)],
         }),
-        // Fastify's request logger (with the request id) serves Nest's Logger inside a request.
-        LoggerModule.forRoot({ useExisting: true, pinoHttp: { logger } }),
+        // Fastify's request logger (with the request id) serves Nest's Logger inside a request;
+        // createApp binds it per request, so nestjs-pino's own middleware is not mounted.
+        LoggerModule.forRoot({ useExisting: true, pinoHttp: { logger }, forRoutes: [] }),
         RedisModule,
         ThrottlerModule.forRootAsync({
           inject: [REDIS],

@@ -1,0 +1,35 @@
+// `npm run bench` (test/tools/bench.mjs) in its one-short-round form, against the built dist/
+// (`npm test` builds before jest), so the script does not rot. No figure is asserted: the bench's
+// figures are in the README's performance section and test-artifacts/bench.json.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+
+const ROOT = join(__dirname, '..');
+
+describe('bench script (smoke)', () => {
+  it('runs one short round, direct and through the BFF, and prints its table', async () => {
+    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
+      (resolve) => {
+        execFile(
+          process.execPath,
+          [join(ROOT, 'test', 'tools', 'bench.mjs'), '--smoke'],
+          { cwd: ROOT, timeout: 90_000, killSignal: 'SIGKILL', maxBuffer: 4 * 1024 * 1024 },
+          (error, stdout, stderr) => {
+            const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
+            resolve({ code, stdout, stderr });
+          },
+        );
+      },
+    );
+    // stderr shown only when the script failed.
+    expect({ code: run.code, stderr: run.code === 0 ? '' : run.stderr }).toEqual({
+      code: 0,
+      stderr: '',
+    });
+    expect(run.stdout).toContain('### Bench: POST /interventions/v2/rs/preventive/routine');
+    expect(run.stdout).toMatch(/^\| target +\| conn +\| req\/s +\| p50 +\| p99 +\|/m);
+    expect(run.stdout).toMatch(/^\| upstream stub, direct \| 1 +\|/m);
+    expect(run.stdout).toMatch(/^\| BFF \(all features on\) \| 50 +\|/m);
+    expect(run.stdout).toContain('- result: PASS');
+  }, 100_000);
+});

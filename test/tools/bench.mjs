@@ -1,0 +1,651 @@
+// `npm run bench`: what one proxied request costs. A keep-alive upstream stub on 127.0.0.1 that
+// answers 201 with the full intervention body is measured directly, then through the built BFF
+// (`node dist/main.js`) in production mode with every feature on (validation, info-level access
+// logs, metrics, rate limiting, circuit breaker), with autocannon at 1 and at 50 connections, after
+// a warm-up, interleaving direct and BFF runs over several rounds so machine drift hits both.
+// Prints a Markdown table and writes test-artifacts/bench.json. Any error, timeout or non-2xx
+// answer during a run fails the bench (exit 1). No figure is asserted: the goals are reported.
+//
+//   node test/tools/bench.mjs [--duration 10] [--rounds 3]      the comparison
+//   node test/tools/bench.mjs --smoke                           one short round (npm test)
+//   node test/tools/bench.mjs --connections 100 --duration 300  memory: RSS every 10 s
+//
+// CPU per request is the BFF process's whole CPU (user + system, all threads: what
+// `process.cpuUsage()` reports), read from /proc/<pid>/stat around each run, divided by the
+// answers received in that run. Peak RSS is VmHWM from /proc/<pid>/status.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BFF_MAIN = join(ROOT, 'dist', 'main.js');
+const ARTIFACTS = join(ROOT, 'test-artifacts');
+const ROUTE = '/interventions/v2/rs/preventive/routine';
+const SESSION_TOKEN = 'bench-session-token';
+/**
+ * Callers, each its own bearer token, taken in turn. The in-process rate-limit storage keeps one
+ * timestamp per hit and scans a caller's hits on each request, so one caller sending everything
+ * (thousands per second under a limit raised to allow it) costs O(hits in the window) per request,
+ * which no production caller under the default 120/min can do. 10,000 callers keep each one at
+ * production-like counts; `--callers 1` shows the single-caller case.
+ */
+const DEFAULT_CALLERS = 10_000;
+const REQUEST_BODY = JSON.stringify({
+  scheduledStart: '2024-12-01T12:34:56.000Z',
+  scheduledEnd: '2024-12-05T14:56:23.000Z',
+  creationStatus: 1,
+  routineId: 1,
+});
+/** The upstream's documented 201 answer (test/support/upstream-stub.ts CREATED_BODY). */
+const CREATED_BODY = JSON.stringify({
+  data: {
+    id: 1,
+    status: 2,
+    type: 1,
+    description: 'Description of the intervention',
+    imgSignature: null,
+    codePin: 123456,
+    autoCreated: true,
+    creationStatus: 1,
+    scheduledStart: '2024-12-01T12:34:56.000Z',
+    scheduledEnd: '2024-12-05T14:56:23.000Z',
+    actualStart: null,
+    actualEnd: null,
+    providerName: 'Provider name',
+    providerEmail: 'provider@example.com',
+    providerActionComment: null,
+    providerGeneralComment: null,
+    assignedCompanyContactId: null,
+    assignedProfileId: null,
+    verifiedById: null,
+    verifiedAt: null,
+    decisionComment: null,
+    routineId: 1,
+    organizationId: 1,
+    createdById: 1,
+    archivedAt: null,
+    updatedAt: '2024-12-09T14:23:00.000Z',
+    createdAt: '2024-01-15T08:45:00.000Z',
+    companyId: 1,
+    negotiationEndDate: '2024-12-01T12:34:56.000Z',
+    checkType: 1,
+    deletedAt: null,
+  },
+  token: 'upstream-returned-token',
+});
+const READY_TIMEOUT_MS = 20_000;
+const STOP_TIMEOUT_MS = 15_000;
+const RSS_SAMPLE_MS = 10_000;
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function parseOptions(argv) {
+  const options = {
+    duration: 10,
+    rounds: 3,
+    smoke: false,
+    connections: undefined,
+    callers: DEFAULT_CALLERS,
+  };
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i];
+    if (arg === '--smoke') {
+      options.smoke = true;
+      continue;
+    }
+    const name = arg.replace(/^--/, '');
+    const value = Number(argv[i + 1]);
+    if (!['duration', 'rounds', 'connections', 'callers'].includes(name) || !(value > 0)) {
+      throw new Error(
+        `bad option ${arg} ${argv[i + 1] ?? ''}; usage: [--duration 10] [--rounds 3] [--smoke] ` +
+          '[--callers 10000] | --connections 100 --duration 300',
+      );
+    }
+    options[name] = value;
+    i += 1;
+  }
+  return options;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU pinning and /proc readings
+
+/** With 2+ CPUs and taskset: the BFF gets CPU 0, this process (autocannon + stub) CPU 1. */
+const CPUS = availableParallelism(); // before pinning this process to one
+
+function pinning() {
+  if (process.platform !== 'linux' || CPUS < 2) return undefined;
+  try {
+    execFileSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' });
+    return { bff: '0', load: '1' };
+  } catch {
+    return undefined;
+  }
+}
+
+/** utime + stime of a process, all its threads, in µs. */
+function cpuMicros(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3 (state)
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK;
+}
+
+/** Busy CPU time of the whole machine (all CPUs), in µs. */
+function machineBusyMicros() {
+  const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+  const [user, nice, system, , , irq, softirq, steal] = ticks.map(Number);
+  return ((user + nice + system + irq + softirq + steal) * 1e6) / CLK_TCK;
+}
+
+/** VmRSS and VmHWM (peak) of a process, in bytes. */
+function memory(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]) * 1024;
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The upstream stub and the BFF
+
+async function freePort() {
+  const server = createNetServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Keep-alive, answers every request 201 with the full body once the request body is in. */
+async function startStub() {
+  const stats = { received: 0 };
+  const server = createServer((req, res) => {
+    req.on('data', () => undefined);
+    req.on('end', () => {
+      stats.received += 1;
+      res.writeHead(201, { 'Content-Type': 'application/json' }).end(CREATED_BODY);
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  server.on('clientError', (_error, socket) => socket.destroy());
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    stats,
+    async stop() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/**
+ * The built BFF as production runs it. Its logs (info level) go to a pipe that this process
+ * drains, as a container runtime reads a container's stdout; lines are counted and the last ones
+ * kept. An empty working directory keeps any developer `.env` out.
+ */
+async function startBff(upstreamUrl, cpu) {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'bff-bench-'));
+  const command = cpu === undefined ? [process.execPath] : ['taskset', '-c', cpu, process.execPath];
+  // BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to profile the BFF under the bench.
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(command[0], [...command.slice(1), ...nodeArgs, BFF_MAIN], {
+    cwd: dir,
+    env: {
+      PATH: process.env.PATH,
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'info',
+      // On, and high enough never to answer 429 to a bench caller.
+      RATE_LIMIT_PER_MINUTE: '1000000',
+      UPSTREAM_BASE_URL: upstreamUrl,
+      UPSTREAM_SESSION_TOKEN: SESSION_TOKEN,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const log = { lines: 0, tail: '' };
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.on('data', (chunk) => {
+      for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) log.lines += 1;
+      log.tail = (log.tail + chunk.toString('utf8')).slice(-4000);
+    });
+  }
+  let exited = false;
+  const exit = new Promise((resolve) =>
+    child.once('exit', (code, signal) => {
+      exited = true;
+      resolve({ code, signal });
+    }),
+  );
+  const bff = {
+    pid: child.pid, // taskset execs node: same pid
+    url: `http://127.0.0.1:${port}`,
+    get exited() {
+      return exited;
+    },
+    logLines: () => log.lines,
+    async stop() {
+      if (!exited) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+      const ended = await exit;
+      clearTimeout(timer);
+      rmSync(dir, { recursive: true, force: true });
+      return ended;
+    },
+  };
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline && !exited) {
+    try {
+      const response = await fetch(`${bff.url}/health/ready`);
+      await response.arrayBuffer();
+      if (response.status === 200) return bff;
+    } catch {
+      // Not listening yet.
+    }
+    await sleep(100);
+  }
+  await bff.stop();
+  throw new Error(`the BFF did not become ready within 20 s:\n${log.tail}`);
+}
+
+/**
+ * A machine-speed reference: a bare node:http server answering the same 201 body, on the BFF's
+ * CPU. Its CPU per request is the floor of any Node server here; comparing machines, compare this.
+ */
+async function startReference(cpu) {
+  const port = await freePort();
+  const source = `const body = process.env.BODY;
+require('node:http').createServer((req, res) => { req.resume(); req.on('end', () =>
+  res.writeHead(201, { 'Content-Type': 'application/json' }).end(body)); })
+  .listen(${port}, '127.0.0.1', () => process.stdout.write('ready'));`;
+  const command = cpu === undefined ? [process.execPath] : ['taskset', '-c', cpu, process.execPath];
+  const child = spawn(command[0], [...command.slice(1), '-e', source], {
+    env: { PATH: process.env.PATH, BODY: CREATED_BODY },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise((resolve, reject) => {
+    child.stdout.once('data', resolve);
+    child.once('exit', () => reject(new Error('the reference server exited')));
+  });
+  return {
+    pid: child.pid,
+    url: `http://127.0.0.1:${port}`,
+    stop: () => child.kill('SIGKILL'),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// One measured run
+
+function quantile(sorted, q) {
+  return sorted.length === 0 ? NaN : sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)];
+}
+
+/**
+ * autocannon against `url` for `seconds`; latencies are autocannon's per-response times (ms,
+ * sub-millisecond). With `pid`, that process's CPU and memory are read around the run and, with
+ * `onSample`, every 10 s during it.
+ */
+async function run(url, connections, seconds, { pid, onSample, callers = DEFAULT_CALLERS } = {}) {
+  const latencies = [];
+  let answers = 0;
+  let sent = 0;
+  const cpuBefore = pid && cpuMicros(pid);
+  const ownBefore = process.cpuUsage();
+  const machineBefore = machineBusyMicros();
+  const started = performance.now();
+  let sampler;
+  if (pid && onSample) {
+    let last = { at: started, cpu: cpuBefore, answers: 0 };
+    sampler = setInterval(() => {
+      const now = { at: performance.now(), cpu: cpuMicros(pid), answers };
+      onSample({
+        seconds: (now.at - started) / 1000,
+        ...memory(pid),
+        perSecond: ((now.answers - last.answers) * 1000) / (now.at - last.at),
+        cpuPerRequest: (now.cpu - last.cpu) / Math.max(1, now.answers - last.answers),
+      });
+      last = now;
+    }, RSS_SAMPLE_MS);
+  }
+  const result = await new Promise((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url,
+        connections,
+        requests: [
+          {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: REQUEST_BODY,
+            setupRequest: (request) => ({
+              ...request,
+              headers: {
+                ...request.headers,
+                authorization: `Bearer bench-caller-${(sent++ % callers).toString(36)}`,
+              },
+            }),
+          },
+        ],
+        duration: seconds,
+      },
+      (error, output) => (error ? reject(error) : resolve(output)),
+    );
+    instance.on('response', (_client, _status, _bytes, responseTime) => {
+      answers += 1;
+      latencies.push(responseTime);
+    });
+  });
+  clearInterval(sampler);
+  const elapsed = (performance.now() - started) / 1000;
+  const bffCpu = pid ? cpuMicros(pid) - cpuBefore : 0;
+  const own = process.cpuUsage(ownBefore);
+  // What the rest of the machine (other processes) used meanwhile, in CPUs: noise in the figures.
+  const othersCpu =
+    (machineBusyMicros() - machineBefore - bffCpu - own.user - own.system) / (elapsed * 1e6);
+  const sorted = latencies.sort((a, b) => a - b);
+  return {
+    connections,
+    seconds: elapsed,
+    requests: answers,
+    perSecond: answers / elapsed,
+    p50: quantile(sorted, 0.5),
+    p99: quantile(sorted, 0.99),
+    errors: result.errors,
+    timeouts: result.timeouts,
+    non2xx: result.non2xx,
+    othersCpu: Math.max(0, othersCpu),
+    ...(pid && {
+      cpuPerRequest: bffCpu / Math.max(1, answers),
+      ...memory(pid),
+    }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reporting
+
+const median = (values) => {
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+const fmtInt = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+const fmtMs = (n) => (Number.isFinite(n) ? `${n.toFixed(3)} ms` : 'n/a');
+const fmtMb = (bytes) =>
+  Number.isFinite(bytes) ? `${(bytes / 1024 / 1024).toFixed(1)} MB` : 'n/a';
+
+function table(header, rows) {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (cells) => `| ${cells.map((c, i) => String(c).padEnd(widths[i])).join(' | ')} |`;
+  return [line(header), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...rows.map(line)];
+}
+
+function failuresOf(runs) {
+  return runs.flatMap((r) => {
+    const problems = [];
+    if (r.errors) problems.push(`${r.errors} errors`);
+    if (r.timeouts) problems.push(`${r.timeouts} timeouts`);
+    if (r.non2xx) problems.push(`${r.non2xx} non-2xx answers`);
+    if (r.requests === 0) problems.push('no answer at all');
+    return problems.map((p) => `${r.target} ${r.connections} conn round ${r.round}: ${p}`);
+  });
+}
+
+function describeSetup(pins, options) {
+  return [
+    `Node ${process.version}, ${CPUS} CPU(s) (${cpus()[0]?.model.trim() ?? '?'}), ${process.platform}/${process.arch}`,
+    pins
+      ? `Pinned with taskset: the BFF on CPU ${pins.bff}; autocannon and the upstream stub (this process) on CPU ${pins.load}.`
+      : 'Not pinned (taskset unavailable or a single CPU): the BFF, autocannon and the stub share the CPUs.',
+    'BFF: node dist/main.js, NODE_ENV=production, LOG_LEVEL=info (access log on, stdout to a pipe), ' +
+      'RATE_LIMIT_PER_MINUTE=1000000 (limiter on), breaker on, metrics on, no Redis.',
+    `Load: ${options.callers} caller(s) (bearer tokens) in turn, same valid body; ` +
+      '"other load" is the busiest run\'s CPU use by other processes on the machine (noise).',
+    `CPU/request: the BFF process's utime+stime from /proc/<pid>/stat (clock ticks, CLK_TCK=${CLK_TCK}) ` +
+      'before/after each run, divided by the answers received: whole-process CPU, as process.cpuUsage() reports it.',
+    `Runs: ${options.duration} s each, ${options.rounds} round(s), direct/BFF interleaved; figures are medians over rounds.`,
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Modes
+
+async function compare(options, pins) {
+  const stub = await startStub();
+  const bff = await startBff(stub.url, pins?.bff);
+  const reference = await startReference(pins?.bff);
+  const targets = { direct: stub.url + ROUTE, bff: bff.url + ROUTE };
+  const runs = [];
+  let peak, logLines, ended, referenceRun;
+  try {
+    if (!options.smoke) await run(reference.url + ROUTE, 50, 3, { callers: options.callers });
+    referenceRun = await run(reference.url + ROUTE, 50, options.smoke ? 1 : 5, {
+      pid: reference.pid,
+      callers: options.callers,
+    });
+    runs.push({ ...referenceRun, target: 'reference', round: 0 });
+    reference.stop();
+    // Warm-up: JIT, connection pools, the limiter's and the metrics' first keys.
+    const warmup = options.smoke ? 1 : 5;
+    for (const target of ['direct', 'bff']) {
+      const r = await run(targets[target], 50, warmup, { callers: options.callers });
+      runs.push({ ...r, target, round: 0, warmup: true });
+    }
+    for (let round = 1; round <= options.rounds; round += 1) {
+      // Alternating which goes first, so a drift within a round does not always favour one.
+      const order = round % 2 ? ['direct', 'bff'] : ['bff', 'direct'];
+      for (const connections of [1, 50]) {
+        for (const target of order) {
+          const r = await run(targets[target], connections, options.duration, {
+            pid: target === 'bff' ? bff.pid : undefined,
+            callers: options.callers,
+          });
+          runs.push({ ...r, target, round });
+          if (bff.exited) throw new Error('the BFF exited during the bench');
+        }
+      }
+    }
+  } finally {
+    reference.stop();
+    peak = memory(bff.pid);
+    logLines = bff.logLines();
+    ended = await bff.stop();
+    await stub.stop();
+  }
+
+  const measured = runs.filter((r) => !r.warmup && r.target !== 'reference');
+  const pick = (target, connections) =>
+    measured.filter((r) => r.target === target && r.connections === connections);
+  const rows = [];
+  const summary = {};
+  for (const connections of [1, 50]) {
+    for (const target of ['direct', 'bff']) {
+      const rs = pick(target, connections);
+      const s = {
+        target,
+        connections,
+        perSecond: median(rs.map((r) => r.perSecond)),
+        p50: median(rs.map((r) => r.p50)),
+        p99: median(rs.map((r) => r.p99)),
+        cpuPerRequest: target === 'bff' ? median(rs.map((r) => r.cpuPerRequest)) : undefined,
+        cpuPerRequestRounds:
+          target === 'bff' ? rs.map((r) => Math.round(r.cpuPerRequest)) : undefined,
+        othersCpu: Math.max(...rs.map((r) => r.othersCpu)),
+      };
+      summary[`${target}@${connections}`] = s;
+      rows.push([
+        target === 'bff' ? 'BFF (all features on)' : 'upstream stub, direct',
+        connections,
+        fmtInt(s.perSecond),
+        fmtMs(s.p50),
+        fmtMs(s.p99),
+        target === 'bff'
+          ? `${fmtInt(s.cpuPerRequest)} µs (${s.cpuPerRequestRounds.join(', ')})`
+          : '-',
+        target === 'bff' ? fmtMb(peak.hwm) : '-',
+        s.othersCpu.toFixed(2),
+      ]);
+    }
+  }
+  const overheadP50 = summary['bff@1'].p50 - summary['direct@1'].p50;
+  const failures = failuresOf(runs);
+  if (ended.code !== 0) failures.push(`the BFF ended with ${ended.signal ?? `code ${ended.code}`}`);
+  if (logLines < measured.filter((r) => r.target === 'bff').reduce((n, r) => n + r.requests, 0)) {
+    failures.push(`only ${logLines} log lines: the access log was not on`);
+  }
+
+  const lines = [
+    '',
+    `### Bench: POST ${ROUTE}, direct vs through the BFF`,
+    '',
+    ...describeSetup(pins, options).map((l) => `- ${l}`),
+    '',
+    ...table(
+      [
+        'target',
+        'conn',
+        'req/s',
+        'p50',
+        'p99',
+        'BFF CPU/request (rounds)',
+        'BFF peak RSS',
+        'other load (CPUs)',
+      ],
+      rows,
+    ),
+    '',
+    `- p50 overhead at 1 connection: ${fmtMs(overheadP50)} (goal <= 0.35 ms)`,
+    `- CPU per request at 50 connections: ${fmtInt(summary['bff@50'].cpuPerRequest)} µs (goal <= 200 µs)`,
+    `- machine reference: a bare node:http server answering the same 201 on CPU ${pins?.bff ?? 'any'} costs ` +
+      `${fmtInt(referenceRun.cpuPerRequest)} µs CPU per request at 50 connections ` +
+      `(${fmtInt(referenceRun.perSecond)} req/s, load-generator bound); the BFF costs ` +
+      `${(summary['bff@50'].cpuPerRequest / referenceRun.cpuPerRequest).toFixed(1)}x that`,
+    `- BFF peak RSS (VmHWM): ${fmtMb(peak.hwm)}, RSS at the end ${fmtMb(peak.rss)}; ${fmtInt(logLines)} log lines written`,
+    `- result: ${failures.length === 0 ? 'PASS' : `FAIL: ${failures.join('; ')}`}`,
+    '',
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+  return {
+    failures,
+    json: {
+      kind: 'compare',
+      date: new Date().toISOString(),
+      setup: describeSetup(pins, options),
+      options,
+      summary,
+      overheadP50Ms: overheadP50,
+      reference: referenceRun,
+      peakRssBytes: peak.hwm,
+      logLines,
+      runs,
+      failures,
+    },
+  };
+}
+
+async function memoryRun(options, pins) {
+  const stub = await startStub();
+  const bff = await startBff(stub.url, pins?.bff);
+  const samples = [];
+  let result, ended;
+  try {
+    await run(bff.url + ROUTE, options.connections, 5, { callers: options.callers }); // warm-up
+    samples.push({ seconds: 0, ...memory(bff.pid) });
+    result = await run(bff.url + ROUTE, options.connections, options.duration, {
+      pid: bff.pid,
+      callers: options.callers,
+      onSample: (s) => {
+        samples.push(s);
+        process.stdout.write(
+          `  ${s.seconds.toFixed(0).padStart(4)} s  RSS ${fmtMb(s.rss)}  peak ${fmtMb(s.hwm)}  ` +
+            `${fmtInt(s.perSecond)} req/s  ${fmtInt(s.cpuPerRequest)} µs/req\n`,
+        );
+      },
+    });
+  } finally {
+    ended = await bff.stop();
+    await stub.stop();
+  }
+  const failures = failuresOf([{ ...result, target: 'bff', round: 1 }]);
+  if (ended.code !== 0) failures.push(`the BFF ended with ${ended.signal ?? `code ${ended.code}`}`);
+  const rss = samples.map((s) => s.rss);
+  const after60 = samples.filter((s) => s.seconds >= 55);
+  const growth = after60.length > 1 ? after60.at(-1).rss - after60[0].rss : NaN;
+  const lines = [
+    '',
+    `### Memory: ${options.connections} connections for ${options.duration} s through the BFF`,
+    '',
+    ...describeSetup(pins, { ...options, rounds: 1 }).map((l) => `- ${l}`),
+    '',
+    ...table(
+      ['t', 'RSS', 'peak RSS', 'req/s', 'CPU/request'],
+      samples.map((s) => [
+        `${s.seconds.toFixed(0)} s`,
+        fmtMb(s.rss),
+        fmtMb(s.hwm),
+        s.perSecond === undefined ? '(after warm-up)' : fmtInt(s.perSecond),
+        s.cpuPerRequest === undefined ? '-' : `${fmtInt(s.cpuPerRequest)} µs`,
+      ]),
+    ),
+    '',
+    `- requests: ${fmtInt(result.requests)} (${fmtInt(result.perSecond)}/s), p50 ${fmtMs(result.p50)}, p99 ${fmtMs(result.p99)}`,
+    `- RSS min / max: ${fmtMb(Math.min(...rss))} / ${fmtMb(Math.max(...rss))}; peak (VmHWM) ${fmtMb(samples.at(-1).hwm)} (goal < 150 MB)`,
+    `- RSS change from ~60 s to the end: ${fmtMb(growth)} (goal: flat)`,
+    `- result: ${failures.length === 0 ? 'PASS' : `FAIL: ${failures.join('; ')}`}`,
+    '',
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+  return {
+    failures,
+    json: {
+      kind: 'memory',
+      date: new Date().toISOString(),
+      setup: describeSetup(pins, { ...options, rounds: 1 }),
+      options,
+      result,
+      samples,
+      rssGrowthAfter60sBytes: growth,
+      failures,
+    },
+  };
+}
+
+async function main() {
+  const options = parseOptions(process.argv.slice(2));
+  if (options.smoke) Object.assign(options, { duration: 1, rounds: 1 });
+  const pins = pinning();
+  const memoryMode = options.connections !== undefined;
+  if (memoryMode && !process.argv.includes('--duration')) options.duration = 300;
+  // A hard bound on the whole run, whatever hangs.
+  const budgetS = memoryMode
+    ? options.duration + 120
+    : options.rounds * 4 * (options.duration + 5) + 120;
+  setTimeout(() => {
+    process.stderr.write(`bench: still running after ${budgetS} s, giving up\n`);
+    process.exit(2);
+  }, budgetS * 1000).unref();
+
+  const { failures, json } = memoryMode
+    ? await memoryRun(options, pins)
+    : await compare(options, pins);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const file = memoryMode ? 'bench-memory.json' : options.smoke ? 'bench-smoke.json' : 'bench.json';
+  await writeFile(join(ARTIFACTS, file), JSON.stringify(json, null, 2) + '\n');
+  process.stdout.write(`written: test-artifacts/${file}\n`);
+  if (failures.length > 0) process.exitCode = 1;
+}
+
+main().catch((error) => {
+  process.stderr.write(`${error.stack ?? error}\n`);
+  process.exit(1);
+});
