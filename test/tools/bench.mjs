@@ -42,43 +42,12 @@ const REQUEST_BODY = JSON.stringify({
   creationStatus: 1,
   routineId: 1,
 });
-/** The upstream's documented 201 answer (test/support/upstream-stub.ts CREATED_BODY). */
-const CREATED_BODY = JSON.stringify({
-  data: {
-    id: 1,
-    status: 2,
-    type: 1,
-    description: 'Description of the intervention',
-    imgSignature: null,
-    codePin: 123456,
-    autoCreated: true,
-    creationStatus: 1,
-    scheduledStart: '2024-12-01T12:34:56.000Z',
-    scheduledEnd: '2024-12-05T14:56:23.000Z',
-    actualStart: null,
-    actualEnd: null,
-    providerName: 'Provider name',
-    providerEmail: 'provider@example.com',
-    providerActionComment: null,
-    providerGeneralComment: null,
-    assignedCompanyContactId: null,
-    assignedProfileId: null,
-    verifiedById: null,
-    verifiedAt: null,
-    decisionComment: null,
-    routineId: 1,
-    organizationId: 1,
-    createdById: 1,
-    archivedAt: null,
-    updatedAt: '2024-12-09T14:23:00.000Z',
-    createdAt: '2024-01-15T08:45:00.000Z',
-    companyId: 1,
-    negotiationEndDate: '2024-12-01T12:34:56.000Z',
-    checkType: 1,
-    deletedAt: null,
-  },
-  token: 'upstream-returned-token',
-});
+/** The upstream's 201 answer, the same file the test stub serves. */
+const CREATED_BODY = JSON.stringify(
+  JSON.parse(
+    readFileSync(new URL('../support/created-intervention.json', import.meta.url), 'utf8'),
+  ),
+);
 const READY_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 15_000;
 const RSS_SAMPLE_MS = 10_000;
