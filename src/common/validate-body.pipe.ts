@@ -36,8 +36,11 @@ export class ValidateBodyPipe implements PipeTransform {
     if (!isPlainObject(value)) {
       throw new ProblemException('malformed-request', 'The request body must be a JSON object.');
     }
-    // class-transformer silently skips these keys, so the whitelist below would never see them.
-    const reserved = Object.keys(value).filter((key) => RESERVED_KEYS.has(key));
+    // class-transformer silently skips every key naming an Object.prototype member (constructor,
+    // toString, valueOf, hasOwnProperty...), so the whitelist below would never see them.
+    const reserved = Object.keys(value).filter(
+      (key) => RESERVED_KEYS.has(key) || key in Object.prototype,
+    );
     if (reserved.length > 0) {
       throw new ProblemException('validation-failed', 'The request body is invalid.', {
         errors: reserved.map((field) => ({ field, message: `property ${field} should not exist` })),

@@ -5,8 +5,17 @@ import { ValidateBy, ValidationOptions, buildMessage } from 'class-validator';
 const RFC3339_DATE_TIME =
   /^(\d{4})-(\d{2})-(\d{2})T([01]\d|2[0-3]):([0-5]\d):([0-5]\d)(\.\d{1,9})?(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/;
 
+// Not Date.UTC: it maps years 0-99 to 1900-1999, and 1900 is not a leap year but 0000 is.
 function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
+}
+
+/** Date.parse stops at milliseconds: .0001Z and .0002Z would tie. Nanoseconds since the epoch. */
+function epochNanoseconds(value: string): bigint {
+  const [, fraction = ''] = /\.(\d+)/.exec(value) ?? [];
+  const seconds = Date.parse(value.replace(/\.\d+/, ''));
+  return BigInt(seconds) * 1_000_000n + BigInt(fraction.padEnd(9, '0'));
 }
 
 export function isRfc3339DateTime(value: unknown): value is string {
@@ -64,7 +73,7 @@ export function IsAfterProperty(sibling: string, options?: ValidationOptions): P
         validate: (value, args) => {
           const other = (args?.object as Record<string, unknown>)[sibling];
           if (!isRfc3339DateTime(value) || !isRfc3339DateTime(other)) return true;
-          return Date.parse(value) > Date.parse(other);
+          return epochNanoseconds(value) > epochNanoseconds(other);
         },
         defaultMessage: buildMessage(
           (each) => `${each}$property must be later than $constraint1`,

@@ -268,3 +268,38 @@ describe('CreatePreventiveInterventionDto through ValidateBodyPipe', () => {
     );
   });
 });
+
+describe('counterexamples found by the property-based test', () => {
+  it.each(['toString', 'valueOf', 'hasOwnProperty', 'isPrototypeOf', '__defineGetter__'])(
+    'rejects an unknown key named after Object.prototype.%s',
+    (key) => expectValidationFailure({ ...VENDOR_EXAMPLE, [key]: 1 }, key),
+  );
+
+  it('orders date-times below the millisecond', () => {
+    expect(() =>
+      validate({
+        ...VENDOR_EXAMPLE,
+        scheduledStart: '2024-12-01T12:34:56.0001Z',
+        scheduledEnd: '2024-12-01T12:34:56.0002Z',
+      }),
+    ).not.toThrow();
+    expectValidationFailure(
+      {
+        ...VENDOR_EXAMPLE,
+        scheduledStart: '2024-12-01T12:34:56.0002Z',
+        scheduledEnd: '2024-12-01T12:34:56.0001Z',
+      },
+      'scheduledEnd',
+    );
+  });
+
+  it('knows that year 0000 is a leap year', () => {
+    expect(() =>
+      validate({
+        ...VENDOR_EXAMPLE,
+        scheduledStart: '0000-02-29T00:00:00Z',
+        scheduledEnd: '0000-03-01T00:00:00Z',
+      }),
+    ).not.toThrow();
+  });
+});

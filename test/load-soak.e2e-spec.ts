@@ -1,0 +1,66 @@
+// The load and soak scripts (test/tools/load.mjs, test/tools/soak.mjs) in shortened form, against
+// the built dist/ (`npm test` builds before jest). The full runs are `npm run test:load` (30 s) and
+// `npm run test:soak` (100,000 requests); their figures are in the README's reliability section.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+
+const ROOT = join(__dirname, '..');
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function runScript(script: string, args: string[], timeoutMs: number): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [join(ROOT, 'test', 'tools', script), ...args],
+      { cwd: ROOT, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 4 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** The value column of a row of the printed Markdown table. */
+function row(stdout: string, name: string): string | undefined {
+  const line = stdout.split('\n').find((l) => l.startsWith(`| ${name} `));
+  return line?.split('|')[2]?.trim();
+}
+
+describe('load and soak scripts (shortened)', () => {
+  it('load: 100 connections for 3 s, no error, no non-2xx, creates = 201s', async () => {
+    const run = await runScript('load.mjs', ['--duration', '3'], 60_000);
+    // stderr shown only when the script failed: it then holds the BFF's last lines.
+    expect({ code: run.code, stderr: run.code === 0 ? '' : run.stderr }).toEqual({
+      code: 0,
+      stderr: '',
+    });
+    expect(run.stdout).toContain('### Load: 100 connections, 3 s measured');
+    expect(row(run.stdout, 'result')).toBe('PASS');
+    expect(row(run.stdout, 'errors / timeouts')).toBe('0 / 0');
+    expect(row(run.stdout, 'non-2xx')).toBe('0');
+    const creates = row(run.stdout, 'stub creates');
+    expect(Number(creates?.replace(/,/g, ''))).toBeGreaterThan(0);
+    expect(row(run.stdout, 'BFF 201s (seen by autocannon)')).toBe(creates);
+  }, 70_000);
+
+  it('soak: 5,000 requests against a flapping upstream, documented statuses only, flat heap', async () => {
+    const run = await runScript('soak.mjs', ['--requests', '5000'], 60_000);
+    // stderr shown only when the script failed: it then holds the BFF's last lines.
+    expect({ code: run.code, stderr: run.code === 0 ? '' : run.stderr }).toEqual({
+      code: 0,
+      stderr: '',
+    });
+    expect(run.stdout).toContain('### Soak: 5,000 requests, 100 connections, flapping upstream');
+    expect(row(run.stdout, 'result')).toBe('PASS');
+    expect(row(run.stdout, 'requests answered')).toMatch(/^5,000 in /);
+    expect(row(run.stdout, 'answers')).toMatch(/^201: /);
+    expect(row(run.stdout, 'answers')).not.toContain('undocumented');
+    expect(row(run.stdout, 'process')).toMatch(/^up throughout; SIGTERM → exit 0; unhandled: 0;/);
+  }, 70_000);
+});
