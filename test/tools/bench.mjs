@@ -16,12 +16,11 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { answerCreated, CREATED_BODY, freePort, startStub } from './load.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BFF_MAIN = join(ROOT, 'dist', 'main.js');
@@ -42,12 +41,6 @@ const REQUEST_BODY = JSON.stringify({
   creationStatus: 1,
   routineId: 1,
 });
-/** The upstream's 201 answer, the same file the test stub serves. */
-const CREATED_BODY = JSON.stringify(
-  JSON.parse(
-    readFileSync(new URL('../support/created-intervention.json', import.meta.url), 'utf8'),
-  ),
-);
 const READY_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 15_000;
 const RSS_SAMPLE_MS = 10_000;
@@ -122,37 +115,6 @@ function memory(pid) {
 
 // ---------------------------------------------------------------------------------------------
 // The upstream stub and the BFF
-
-async function freePort() {
-  const server = createNetServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** Keep-alive, answers every request 201 with the full body once the request body is in. */
-async function startStub() {
-  const stats = { received: 0 };
-  const server = createServer((req, res) => {
-    req.on('data', () => undefined);
-    req.on('end', () => {
-      stats.received += 1;
-      res.writeHead(201, { 'Content-Type': 'application/json' }).end(CREATED_BODY);
-    });
-  });
-  server.keepAliveTimeout = 65_000;
-  server.on('clientError', (_error, socket) => socket.destroy());
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${server.address().port}`,
-    stats,
-    async stop() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
 
 /**
  * The built BFF as production runs it. Its logs (info level) go to a pipe that this process
@@ -390,7 +352,7 @@ function describeSetup(pins, options) {
 // Modes
 
 async function compare(options, pins) {
-  const stub = await startStub();
+  const stub = await startStub((_req, res) => answerCreated(res));
   const bff = await startBff(stub.url, pins?.bff);
   const reference = await startReference(pins?.bff);
   const targets = { direct: stub.url + ROUTE, bff: bff.url + ROUTE };
@@ -523,7 +485,7 @@ async function compare(options, pins) {
 }
 
 async function memoryRun(options, pins) {
-  const stub = await startStub();
+  const stub = await startStub((_req, res) => answerCreated(res));
   const bff = await startBff(stub.url, pins?.bff);
   const samples = [];
   let result, ended;
