@@ -6,8 +6,8 @@ export type BreakerState = 'closed' | 'half_open' | 'open';
 const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
 
 /**
- * One registry per application (tests run several in one process). Label children are cached so
- * that observing a request allocates nothing once a route/status pair has been seen.
+ * One registry per application (tests run several in one process). Label children are cached by
+ * one string key, so an observation skips prom-client's per-call label hashing and validation.
  */
 @Injectable()
 export class MetricsService {
@@ -53,36 +53,29 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-  private readonly requestChildren = new Map<
-    string,
-    ReturnType<typeof this.requestDuration.labels>
-  >();
-  private readonly upstreamChildren = new Map<
-    string,
-    ReturnType<typeof this.upstreamDuration.labels>
-  >();
+  private readonly children = new Map<string, { observe(seconds: number): void }>();
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
 
   observeRequest(method: string, route: string, status: number, seconds: number): void {
-    const key = `${method} ${route} ${status}`;
-    let child = this.requestChildren.get(key);
-    if (!child) {
-      child = this.requestDuration.labels(method, route, String(status));
-      this.requestChildren.set(key, child);
-    }
-    child.observe(seconds);
+    this.child(`request ${method} ${route} ${status}`, () =>
+      this.requestDuration.labels(method, route, String(status)),
+    ).observe(seconds);
   }
 
-  observeUpstream(outcome: UpstreamOutcome | 'circuit_open' | 'overloaded', seconds: number): void {
-    let child = this.upstreamChildren.get(outcome);
+  observeUpstream(outcome: UpstreamOutcome, seconds: number): void {
+    this.child(`upstream ${outcome}`, () => this.upstreamDuration.labels(outcome)).observe(seconds);
+  }
+
+  private child(key: string, create: () => { observe(seconds: number): void }) {
+    let child = this.children.get(key);
     if (!child) {
-      child = this.upstreamDuration.labels(outcome);
-      this.upstreamChildren.set(outcome, child);
+      child = create();
+      this.children.set(key, child);
     }
-    child.observe(seconds);
+    return child;
   }
 
   setBreakerState(state: BreakerState): void {
