@@ -5,10 +5,10 @@
  */
 import { ChildProcess, execSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, get } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { freePort } from './support/free-port';
 
 const ROOT = resolve(__dirname, '..');
 const MAIN = join(ROOT, 'dist', 'main.js');
@@ -60,14 +60,6 @@ function start(extra: Record<string, string>): { child: ChildProcess; exited: Pr
 
 function configLines(stderr: string): string[] {
   return stderr.split('\n').filter((line) => line.startsWith('Invalid configuration:'));
-}
-
-async function freeLoopbackPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((done) => server.close(() => done()));
-  return port;
 }
 
 function httpStatus(url: string): Promise<number> {
@@ -146,7 +138,7 @@ describe('node dist/main.js with a bad configuration', () => {
 
 describe('node dist/main.js with a valid configuration', () => {
   it('stays up, serves, and exits 0 on SIGTERM', async () => {
-    const port = await freeLoopbackPort();
+    const port = await freePort();
     const { child, exited } = start({
       UPSTREAM_BASE_URL: 'http://127.0.0.1:9',
       UPSTREAM_SESSION_TOKEN: SECRET,

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import request from 'supertest';
 import { parse } from 'yaml';
-import { CALLER_TOKEN, ROUTE, RunningBff, startBff } from './support/bff';
-import { RunningPrism, startPrism, UPSTREAM_DOCUMENT } from './support/prism';
+import { CALLER_TOKEN, ROUTE } from './support/bff';
+import { UPSTREAM_DOCUMENT, usePrismAndBff } from './support/prism';
 
 /**
  * The BFF against a real mock of the upstream (Prism serving openapi/upstream.openapi.yaml).
@@ -32,21 +32,10 @@ function without(headers: Record<string, string>, name: string): Record<string, 
 }
 
 describe('BFF against the mock upstream (Prism, upstream contract)', () => {
-  let prism: RunningPrism;
-  let bff: RunningBff;
-
-  beforeAll(async () => {
-    prism = await startPrism();
-    bff = await startBff({ UPSTREAM_BASE_URL: prism.url });
-  });
-
-  afterAll(async () => {
-    await bff?.close();
-    await prism?.stop();
-  });
+  const running = usePrismAndBff();
 
   it('forwards the vendor example in a form the contract accepts and relays the 201 example', async () => {
-    const response = await request(bff.url)
+    const response = await request(running.bff.url)
       .post(ROUTE)
       .set('Authorization', `Bearer ${CALLER_TOKEN}`)
       .send(VENDOR_EXAMPLE);
@@ -59,7 +48,7 @@ describe('BFF against the mock upstream (Prism, upstream contract)', () => {
   });
 
   it("does not forward the caller's Prefer header (Prism would obey it and answer 401)", async () => {
-    const response = await request(bff.url)
+    const response = await request(running.bff.url)
       .post(ROUTE)
       .set('Authorization', `Bearer ${CALLER_TOKEN}`)
       .set('Prefer', 'code=401')
@@ -72,7 +61,7 @@ describe('BFF against the mock upstream (Prism, upstream contract)', () => {
   // Prism must reject what a broken BFF would send, or the tests above would prove nothing.
   describe('Prism itself enforces the contract', () => {
     const direct = (headers: Record<string, string>) =>
-      request(prism.url).post(ROUTE).set(headers).send(VENDOR_EXAMPLE);
+      request(running.prism.url).post(ROUTE).set(headers).send(VENDOR_EXAMPLE);
     const complete = {
       Authorization: `Bearer ${CALLER_TOKEN}`,
       'X-Session-Token': 'any-session-token',
@@ -105,11 +94,11 @@ describe('BFF against the mock upstream (Prism, upstream contract)', () => {
     });
 
     it('answers 400 to a body with an extra field or a string creationStatus', async () => {
-      const extra = await request(prism.url)
+      const extra = await request(running.prism.url)
         .post(ROUTE)
         .set(complete)
         .send({ ...VENDOR_EXAMPLE, note: 'x' });
-      const stringStatus = await request(prism.url)
+      const stringStatus = await request(running.prism.url)
         .post(ROUTE)
         .set(complete)
         .send({ ...VENDOR_EXAMPLE, creationStatus: '1' });

@@ -1,21 +1,12 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { CALLER_TOKEN, ROUTE, VALID_BODY } from './support/bff';
 import { answerCreated, UpstreamStub } from './support/upstream-stub';
+import { freePort } from './support/free-port';
 
 const MAIN = join(__dirname, '..', 'dist', 'main.js');
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function call(
   port: number,

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BrowserContext, ConsoleMessage, Page, chromium } from 'playwright-core';
 import request from 'supertest';
-import { ROUTE, RunningBff, startBff } from './support/bff';
-import { RunningPrism, startPrism } from './support/prism';
+import { ROUTE } from './support/bff';
+import { usePrismAndBff } from './support/prism';
 
 /**
  * Swagger UI as a frontend developer uses it, in Debian's Chromium driven by playwright-core
@@ -50,18 +50,7 @@ function chromiumMissing(): Error {
 
 jest.setTimeout(120_000);
 
-let prism: RunningPrism;
-let bff: RunningBff;
-
-beforeAll(async () => {
-  prism = await startPrism();
-  bff = await startBff({ UPSTREAM_BASE_URL: prism.url });
-});
-
-afterAll(async () => {
-  await bff?.close();
-  await prism?.stop();
-});
+const running = usePrismAndBff();
 
 describe('the document Swagger UI is built from', () => {
   interface Media {
@@ -85,7 +74,7 @@ describe('the document Swagger UI is built from', () => {
 
   let document: Document;
   beforeAll(async () => {
-    document = (await request(bff.url).get('/docs-json').expect(200)).body as Document;
+    document = (await request(running.bff.url).get('/docs-json').expect(200)).body as Document;
   });
 
   it('takes the title, version and description from package.json', () => {
@@ -122,7 +111,7 @@ describe('the document Swagger UI is built from', () => {
   });
 
   it('keeps the authorization across reloads (persistAuthorization)', async () => {
-    const init = await request(bff.url).get('/docs/swagger-ui-init.js').expect(200);
+    const init = await request(running.bff.url).get('/docs/swagger-ui-init.js').expect(200);
     expect(init.text).toMatch(/"persistAuthorization":\s*true/);
   });
 });
@@ -216,7 +205,7 @@ describe('Swagger UI in Chromium', () => {
   }
 
   it('authorizes with a bearer token, tries the prefilled example and shows the 201', async () => {
-    await page.goto(`${bff.url}/docs`);
+    await page.goto(`${running.bff.url}/docs`);
     await page.locator('.information-container .title', { hasText: 'Interventions BFF' }).waitFor();
     expect(await page.title()).toBe('Interventions BFF');
 

@@ -1,7 +1,8 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
+import { freePort } from './free-port';
+import { RunningBff, startBff } from './bff';
 
 /** The upstream contract Prism serves: the same document as `npm run demo` and docker-compose. */
 export const UPSTREAM_DOCUMENT = join(__dirname, '..', '..', 'openapi', 'upstream.openapi.yaml');
@@ -20,16 +21,6 @@ export interface RunningPrism {
 /** The real CLI entry point, run with this Node: an `npx` wrapper would survive being killed. */
 function prismCli(): string {
   return join(dirname(require.resolve('@stoplight/prism-cli/package.json')), 'dist', 'index.js');
-}
-
-async function freeLoopbackPort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no free port');
-  return address.port;
 }
 
 // eslint-disable-next-line no-control-regex
@@ -110,7 +101,7 @@ async function startOnce(
  */
 export async function startPrism(): Promise<RunningPrism> {
   for (let attempt = 1; ; attempt += 1) {
-    const result = await startOnce(await freeLoopbackPort());
+    const result = await startOnce(await freePort());
     if (result.prism) return result.prism;
     // Lost a race for the port with another process: try another one.
     if (result.addressInUse && attempt < 3) continue;
@@ -119,4 +110,21 @@ export async function startPrism(): Promise<RunningPrism> {
         (result.output.join('').trim() || '(nothing)'),
     );
   }
+}
+
+/**
+ * The demo's path inside a test file: Prism serving the upstream contract and the BFF pointed at
+ * it, started before the file's tests and stopped after them.
+ */
+export function usePrismAndBff(): { readonly prism: RunningPrism; readonly bff: RunningBff } {
+  const running = {} as { prism: RunningPrism; bff: RunningBff };
+  beforeAll(async () => {
+    running.prism = await startPrism();
+    running.bff = await startBff({ UPSTREAM_BASE_URL: running.prism.url });
+  });
+  afterAll(async () => {
+    await running.bff?.close();
+    await running.prism?.stop();
+  });
+  return running;
 }
