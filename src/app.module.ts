@@ -32,8 +32,9 @@ export class AppModule {
           skipProcessEnv: true,
           load: [appConfig(config)],
         }),
-        // Fastify's request logger (with the request id) serves Nest's Logger inside a request;
-        // createApp binds it per request, so nestjs-pino's own middleware is not mounted.
+        // Nest's own logs go through pino. Code inside a request logs with Fastify's request.log
+        // (it carries the request id), so nestjs-pino's per-request middleware and its
+        // AsyncLocalStorage (a hook on every promise on Node 20) are not mounted.
         LoggerModule.forRoot({ useExisting: true, pinoHttp: { logger }, forRoutes: [] }),
         RedisModule,
         ThrottlerModule.forRootAsync({

@@ -1,4 +1,4 @@
-import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AccessLog, CLIENT_CLOSED_REQUEST } from '../observability/access-log';
 import { PROBLEM_CONTENT_TYPE, PROBLEMS, ProblemException, ProblemKind } from './problem';
@@ -41,8 +41,6 @@ export function toProblemException(exception: unknown): ProblemException {
 
 @Catch()
 export class ProblemFilter implements ExceptionFilter {
-  private readonly logger = new Logger(ProblemFilter.name);
-
   constructor(private readonly accessLog: AccessLog) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
@@ -52,7 +50,10 @@ export class ProblemFilter implements ExceptionFilter {
     const problem = toProblemException(exception);
     if (!(exception instanceof HttpException)) {
       const error = exception instanceof Error ? exception : new Error(String(exception));
-      this.logger.error(`Unhandled ${error.name}: ${error.message}`, error.stack);
+      request.log.error(
+        { context: ProblemFilter.name, stack: error.stack },
+        `Unhandled ${error.name}: ${error.message}`,
+      );
     }
     if (reply.raw.destroyed) {
       // The caller is gone: nothing to answer, and Fastify will not call onResponse.

@@ -32,6 +32,15 @@ export class RateLimitGuard extends ThrottlerGuard {
     return Promise.resolve(callerKey(request as unknown as FastifyRequest));
   }
 
+  /** The tracker is already a hash or an address: no second SHA-256 per request. One budget per caller, whatever the route. */
+  protected override generateKey(
+    _context: ExecutionContext,
+    tracker: string,
+    name: string,
+  ): string {
+    return `${name}:${tracker}`;
+  }
+
   protected override throwThrottlingException(
     _context: ExecutionContext,
     { limit, ttl, timeToBlockExpire }: ThrottlerLimitDetail,
