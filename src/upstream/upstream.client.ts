@@ -1,7 +1,7 @@
 import { HttpService } from '@nestjs/axios';
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import type { AxiosAdapter, AxiosResponse } from 'axios';
+import type { AxiosResponse } from 'axios';
 import { Agent } from 'undici';
 import { APP_CONFIG, AppConfigShape } from '../config/app.config';
 import { SessionTokenService } from './session-token.service';
@@ -69,12 +69,9 @@ function parsesAsJson(body: string, objectOnly: boolean): boolean {
  */
 @Injectable()
 export class UpstreamClient implements OnApplicationShutdown {
-  private readonly origin: string;
   private readonly basePath: string;
   private readonly timeoutMs: number;
-  private readonly maxResponseBytes: number;
   private readonly agent: Agent;
-  private readonly adapter: AxiosAdapter;
 
   constructor(
     private readonly http: HttpService,
@@ -85,12 +82,19 @@ export class UpstreamClient implements OnApplicationShutdown {
   ) {
     const upstream = config.getOrThrow(APP_CONFIG, { infer: true }).upstream;
     const url = new URL(upstream.baseUrl);
-    this.origin = url.origin;
     this.basePath = url.pathname.replace(/\/+$/, '');
     this.timeoutMs = upstream.timeoutMs;
-    this.maxResponseBytes = upstream.maxResponseBytes;
     this.agent = new Agent({ connections: upstream.maxConcurrency, keepAliveTimeout: 4_000 });
-    this.adapter = undiciAdapter(this.agent);
+    // Set once on the instance this client owns (see UpstreamModule), not merged per request.
+    Object.assign(http.axiosRef.defaults, {
+      baseURL: url.origin,
+      adapter: undiciAdapter(this.agent),
+      maxContentLength: upstream.maxResponseBytes,
+      maxRedirects: 0,
+      proxy: false,
+      transformRequest: noTransform,
+      transformResponse: noTransform,
+    });
   }
 
   // After the HTTP server has closed: in-flight requests still need the agent until then.
@@ -144,7 +148,6 @@ export class UpstreamClient implements OnApplicationShutdown {
     try {
       response = await this.http.axiosRef.request<string>({
         method: 'post',
-        baseURL: this.origin,
         url: this.basePath + path,
         data,
         headers: {
@@ -155,12 +158,6 @@ export class UpstreamClient implements OnApplicationShutdown {
           'X-Request-Id': context.requestId,
         },
         signal: context.signal ? AbortSignal.any([deadline, context.signal]) : deadline,
-        adapter: this.adapter,
-        maxContentLength: this.maxResponseBytes,
-        maxRedirects: 0,
-        proxy: false,
-        transformRequest: noTransform,
-        transformResponse: noTransform,
       });
     } catch (error) {
       throw new UpstreamError(
