@@ -1,10 +1,12 @@
 import type { FastifyReply } from 'fastify';
 
-/** Aborts when the caller's connection closes before the reply was written: nobody is waiting any more. */
-export function callerAbortSignal(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort();
-  });
-  return controller.signal;
+/**
+ * Registers `abort` to run if the caller's connection closes before the reply was written:
+ * nobody is waiting any more.
+ */
+export function whenCallerLeaves(reply: FastifyReply): (abort: () => void) => void {
+  return (abort) =>
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) abort();
+    });
 }

@@ -11,11 +11,20 @@ function daysInMonth(year: number, month: number): number {
   return [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
 }
 
-/** Date.parse stops at milliseconds: .0001Z and .0002Z would tie. Nanoseconds since the epoch. */
-function epochNanoseconds(value: string): bigint {
-  const [, fraction = ''] = /\.(\d+)/.exec(value) ?? [];
-  const seconds = Date.parse(value.replace(/\.\d+/, ''));
-  return BigInt(seconds) * 1_000_000n + BigInt(fraction.padEnd(9, '0'));
+const FRACTION = /\.\d+/;
+
+/**
+ * Date.parse stops at milliseconds, so .0001Z and .0002Z would tie: whole seconds are compared as
+ * numbers, then the fractions as nine-digit strings (equal length, so text order is number order).
+ */
+function isLater(value: string, other: string): boolean {
+  const a = Date.parse(value.replace(FRACTION, ''));
+  const b = Date.parse(other.replace(FRACTION, ''));
+  return a !== b ? a > b : fractionOf(value) > fractionOf(other);
+}
+
+function fractionOf(value: string): string {
+  return (FRACTION.exec(value)?.[0].slice(1) ?? '').padEnd(9, '0');
 }
 
 export function isRfc3339DateTime(value: unknown): value is string {
@@ -73,7 +82,7 @@ export function IsAfterProperty(sibling: string, options?: ValidationOptions): P
         validate: (value, args) => {
           const other = (args?.object as Record<string, unknown>)[sibling];
           if (!isRfc3339DateTime(value) || !isRfc3339DateTime(other)) return true;
-          return epochNanoseconds(value) > epochNanoseconds(other);
+          return isLater(value, other);
         },
         defaultMessage: buildMessage(
           (each) => `${each}$property must be later than $constraint1`,

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type Redis from 'ioredis';
@@ -44,7 +44,7 @@ function canonicalJson(value: unknown): string {
 
 /** Of the validated body, so key order and whitespace in the raw bytes do not matter. */
 export function fingerprintOf(body: object): string {
-  return createHash('sha256').update(canonicalJson(body)).digest('base64url');
+  return hash('sha256', canonicalJson(body), 'base64url');
 }
 
 export interface IdempotentRequest {

@@ -9,7 +9,7 @@ import {
 } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BearerAuthGuard } from '../common/bearer-auth.guard';
-import { callerAbortSignal } from '../common/caller-abort';
+import { whenCallerLeaves } from '../common/caller-abort';
 import { callerKey } from '../common/caller';
 import { ProblemException } from '../common/problem';
 import {
@@ -191,7 +191,7 @@ export class InterventionsController {
       // Nobody can collect the answer once the caller is gone: stop the upstream call too.
       const answer = await this.interventions.createFromRoutine(dto, {
         ...context,
-        signal: callerAbortSignal(reply),
+        whenCallerLeaves: whenCallerLeaves(reply),
       });
       return send(reply, answer);
     }
