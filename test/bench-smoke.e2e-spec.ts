@@ -7,7 +7,7 @@ import { join } from 'node:path';
 const ROOT = join(__dirname, '..');
 
 describe('bench script (smoke)', () => {
-  it('runs one short round, direct and through the BFF, and prints its table', async () => {
+  it('runs one short round, direct, through the BFF and through its peers, and prints its table', async () => {
     const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
       (resolve) => {
         execFile(
@@ -26,10 +26,14 @@ describe('bench script (smoke)', () => {
       code: 0,
       stderr: '',
     });
-    expect(run.stdout).toContain('### Bench: POST /interventions/v2/rs/preventive/routine');
+    expect(run.stdout).toContain('### Bench: POST /interventions/v2/rs/preventive/routine, direct');
     expect(run.stdout).toMatch(/^\| target +\| conn +\| req\/s +\| p50 +\| p99 +\|/m);
-    expect(run.stdout).toMatch(/^\| upstream stub, direct \| 1 +\|/m);
-    expect(run.stdout).toMatch(/^\| BFF \(all features on\) \| 50 +\|/m);
+    expect(run.stdout).toMatch(/^\| upstream stub, direct +\| 1 +\|/m);
+    expect(run.stdout).toMatch(/^\| BFF \(all features on\) +\| 50 +\|/m);
+    expect(run.stdout).toMatch(/^\| peer: fastify \+ @fastify\/reply-from +\| 50 +\|/m);
+    expect(run.stdout).toMatch(
+      /^- BFF \/ nest-minimal CPU per request, median of per-round ratios: \d/m,
+    );
     expect(run.stdout).toContain('- result: PASS');
   }, 100_000);
 });

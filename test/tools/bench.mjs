@@ -1,16 +1,18 @@
 // `npm run bench`: what one proxied request costs. A keep-alive upstream stub on 127.0.0.1 that
 // answers 201 with the full intervention body is measured directly, then through the built BFF
 // (`node dist/main.js`) in production mode with every feature on (validation, info-level access
-// logs, metrics, rate limiting, circuit breaker), with autocannon at 1 and at 50 connections, after
-// a warm-up, interleaving direct and BFF runs over several rounds so machine drift hits both.
-// Prints a Markdown table and writes test-artifacts/bench.json. Any error, timeout or non-2xx
+// logs, metrics, rate limiting, circuit breaker), and through two peers from the issue's table
+// (test/tools/peers: a minimal NestJS + @nestjs/axios proxy, fastify + @fastify/reply-from), with
+// autocannon at 1 and at 50 connections, after a warm-up, interleaving all of them over several
+// rounds so machine drift hits each. This machine's speed drifts by ±25% from minute to minute, so
+// the BFF is also reported as a ratio to each peer in the same round. Prints a Markdown table and writes test-artifacts/bench.json. Any error, timeout or non-2xx
 // answer during a run fails the bench (exit 1). No figure is asserted: the goals are reported.
 //
 //   node test/tools/bench.mjs [--duration 10] [--rounds 3]      the comparison
 //   node test/tools/bench.mjs --smoke                           one short round (npm test)
 //   node test/tools/bench.mjs --connections 100 --duration 300  memory: RSS every 10 s
 //
-// CPU per request is the BFF process's whole CPU (user + system, all threads: what
+// CPU per request is a server process's whole CPU (user + system, all threads: what
 // `process.cpuUsage()` reports), read from /proc/<pid>/stat around each run, divided by the
 // answers received in that run. Peak RSS is VmHWM from /proc/<pid>/status.
 import { execFileSync, spawn } from 'node:child_process';
@@ -117,29 +119,17 @@ function memory(pid) {
 // The upstream stub and the BFF
 
 /**
- * The built BFF as production runs it. Its logs (info level) go to a pipe that this process
- * drains, as a container runtime reads a container's stdout; lines are counted and the last ones
- * kept. An empty working directory keeps any developer `.env` out.
+ * A server under test, pinned to `cpu`, ready once `GET /health/ready` answers 200. Its output goes
+ * to a pipe that this process drains, as a container runtime reads a container's stdout; lines are
+ * counted and the last ones kept. An empty working directory keeps any developer `.env` out.
  */
-async function startBff(upstreamUrl, cpu) {
+async function startServer(script, env, cpu, nodeArgs = []) {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'bff-bench-'));
   const command = cpu === undefined ? [process.execPath] : ['taskset', '-c', cpu, process.execPath];
-  // BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to profile the BFF under the bench.
-  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const child = spawn(command[0], [...command.slice(1), ...nodeArgs, BFF_MAIN], {
+  const child = spawn(command[0], [...command.slice(1), ...nodeArgs, script], {
     cwd: dir,
-    env: {
-      PATH: process.env.PATH,
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'info',
-      // On, and high enough never to answer 429 to a bench caller.
-      RATE_LIMIT_PER_MINUTE: '1000000',
-      UPSTREAM_BASE_URL: upstreamUrl,
-      UPSTREAM_SESSION_TOKEN: SESSION_TOKEN,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-    },
+    env: { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const log = { lines: 0, tail: '' };
@@ -156,7 +146,7 @@ async function startBff(upstreamUrl, cpu) {
       resolve({ code, signal });
     }),
   );
-  const bff = {
+  const server = {
     pid: child.pid, // taskset execs node: same pid
     url: `http://127.0.0.1:${port}`,
     get exited() {
@@ -175,17 +165,46 @@ async function startBff(upstreamUrl, cpu) {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline && !exited) {
     try {
-      const response = await fetch(`${bff.url}/health/ready`);
+      const response = await fetch(`${server.url}/health/ready`);
       await response.arrayBuffer();
-      if (response.status === 200) return bff;
+      if (response.status === 200) return server;
     } catch {
       // Not listening yet.
     }
     await sleep(100);
   }
-  await bff.stop();
-  throw new Error(`the BFF did not become ready within 20 s:\n${log.tail}`);
+  await server.stop();
+  throw new Error(`${script} did not become ready within 20 s:\n${log.tail}`);
 }
+
+/**
+ * The built BFF as production runs it: info-level access logs, the rate limiter on (and high
+ * enough never to answer 429 to a bench caller), breaker and metrics on.
+ */
+function startBff(upstreamUrl, cpu) {
+  // BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to profile the BFF under the bench.
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const env = {
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'info',
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    UPSTREAM_BASE_URL: upstreamUrl,
+    UPSTREAM_SESSION_TOKEN: SESSION_TOKEN,
+  };
+  return startServer(BFF_MAIN, env, cpu, nodeArgs);
+}
+
+/** The peers of the issue's table, measured in the same rounds as the BFF (test/tools/peers). */
+const PEERS = {
+  'nest-minimal': {
+    label: 'peer: NestJS + @nestjs/axios, nothing else',
+    script: join(ROOT, 'test', 'tools', 'peers', 'nest-minimal.mjs'),
+  },
+  'reply-from': {
+    label: 'peer: fastify + @fastify/reply-from',
+    script: join(ROOT, 'test', 'tools', 'peers', 'fastify-reply-from.mjs'),
+  },
+};
 
 /**
  * A machine-speed reference: a bare node:http server answering the same 201 body, on the BFF's
@@ -336,26 +355,37 @@ function describeSetup(pins, options) {
   return [
     `Node ${process.version}, ${CPUS} CPU(s) (${cpus()[0]?.model.trim() ?? '?'}), ${process.platform}/${process.arch}`,
     pins
-      ? `Pinned with taskset: the BFF on CPU ${pins.bff}; autocannon and the upstream stub (this process) on CPU ${pins.load}.`
+      ? `Pinned with taskset: the BFF and the peers on CPU ${pins.bff} (one loaded at a time); autocannon and the upstream stub (this process) on CPU ${pins.load}.`
       : 'Not pinned (taskset unavailable or a single CPU): the BFF, autocannon and the stub share the CPUs.',
     'BFF: node dist/main.js, NODE_ENV=production, LOG_LEVEL=info (access log on, stdout to a pipe), ' +
       'RATE_LIMIT_PER_MINUTE=1000000 (limiter on), breaker on, metrics on, no Redis.',
     `Load: ${options.callers} caller(s) (bearer tokens) in turn, same valid body; ` +
       '"other load" is the busiest run\'s CPU use by other processes on the machine (noise).',
-    `CPU/request: the BFF process's utime+stime from /proc/<pid>/stat (clock ticks, CLK_TCK=${CLK_TCK}) ` +
+    `CPU/request: each server process's utime+stime from /proc/<pid>/stat (clock ticks, CLK_TCK=${CLK_TCK}) ` +
       'before/after each run, divided by the answers received: whole-process CPU, as process.cpuUsage() reports it.',
-    `Runs: ${options.duration} s each, ${options.rounds} round(s), direct/BFF interleaved; figures are medians over rounds.`,
+    `Runs: ${options.duration} s each, ${options.rounds} round(s), all targets interleaved, the BFF and its peers each pinned to the same CPU; figures are medians over rounds.`,
   ];
 }
 
 // ---------------------------------------------------------------------------------------------
 // Modes
 
+const LABELS = {
+  direct: 'upstream stub, direct',
+  bff: 'BFF (all features on)',
+  ...Object.fromEntries(Object.entries(PEERS).map(([name, peer]) => [name, peer.label])),
+};
+const PROXIES = ['bff', ...Object.keys(PEERS)];
+
 async function compare(options, pins) {
   const stub = await startStub((_req, res) => answerCreated(res));
-  const bff = await startBff(stub.url, pins?.bff);
+  const servers = { bff: await startBff(stub.url, pins?.bff) };
+  for (const [name, peer] of Object.entries(PEERS)) {
+    servers[name] = await startServer(peer.script, { UPSTREAM_BASE_URL: stub.url }, pins?.bff);
+  }
   const reference = await startReference(pins?.bff);
-  const targets = { direct: stub.url + ROUTE, bff: bff.url + ROUTE };
+  const url = (target) => (target === 'direct' ? stub.url : servers[target].url) + ROUTE;
+  const targets = ['direct', ...PROXIES];
   const runs = [];
   let peak, logLines, ended, referenceRun;
   try {
@@ -368,67 +398,79 @@ async function compare(options, pins) {
     reference.stop();
     // Warm-up: JIT, connection pools, the limiter's and the metrics' first keys.
     const warmup = options.smoke ? 1 : 5;
-    for (const target of ['direct', 'bff']) {
-      const r = await run(targets[target], 50, warmup, { callers: options.callers });
+    for (const target of targets) {
+      const r = await run(url(target), 50, warmup, { callers: options.callers });
       runs.push({ ...r, target, round: 0, warmup: true });
     }
     for (let round = 1; round <= options.rounds; round += 1) {
-      // Alternating which goes first, so a drift within a round does not always favour one.
-      const order = round % 2 ? ['direct', 'bff'] : ['bff', 'direct'];
+      // Alternating the order, so a drift within a round does not always favour one target.
+      const order = round % 2 ? targets : [...targets].reverse();
       for (const connections of [1, 50]) {
         for (const target of order) {
-          const r = await run(targets[target], connections, options.duration, {
-            pid: target === 'bff' ? bff.pid : undefined,
+          const r = await run(url(target), connections, options.duration, {
+            pid: servers[target]?.pid,
             callers: options.callers,
           });
           runs.push({ ...r, target, round });
-          if (bff.exited) throw new Error('the BFF exited during the bench');
+          if (Object.values(servers).some((server) => server.exited)) {
+            throw new Error('a server exited during the bench');
+          }
         }
       }
     }
   } finally {
     reference.stop();
-    peak = memory(bff.pid);
-    logLines = bff.logLines();
-    ended = await bff.stop();
+    peak = memory(servers.bff.pid);
+    logLines = servers.bff.logLines();
+    ended = await servers.bff.stop();
+    for (const name of Object.keys(PEERS)) await servers[name].stop();
     await stub.stop();
   }
 
   const measured = runs.filter((r) => !r.warmup && r.target !== 'reference');
   const pick = (target, connections) =>
     measured.filter((r) => r.target === target && r.connections === connections);
+  /** Median over rounds of the BFF's CPU/request divided by `peer`'s in the same round. */
+  const ratio = (peer, connections) => {
+    const peerRuns = pick(peer, connections);
+    return median(
+      pick('bff', connections).map((r, i) => r.cpuPerRequest / peerRuns[i].cpuPerRequest),
+    );
+  };
   const rows = [];
   const summary = {};
   for (const connections of [1, 50]) {
-    for (const target of ['direct', 'bff']) {
+    for (const target of targets) {
       const rs = pick(target, connections);
+      const proxy = target !== 'direct';
       const s = {
         target,
         connections,
         perSecond: median(rs.map((r) => r.perSecond)),
         p50: median(rs.map((r) => r.p50)),
         p99: median(rs.map((r) => r.p99)),
-        cpuPerRequest: target === 'bff' ? median(rs.map((r) => r.cpuPerRequest)) : undefined,
-        cpuPerRequestRounds:
-          target === 'bff' ? rs.map((r) => Math.round(r.cpuPerRequest)) : undefined,
+        cpuPerRequest: proxy ? median(rs.map((r) => r.cpuPerRequest)) : undefined,
+        cpuPerRequestRounds: proxy ? rs.map((r) => Math.round(r.cpuPerRequest)) : undefined,
+        peakRss: proxy ? Math.max(...rs.map((r) => r.hwm)) : undefined,
         othersCpu: Math.max(...rs.map((r) => r.othersCpu)),
       };
       summary[`${target}@${connections}`] = s;
       rows.push([
-        target === 'bff' ? 'BFF (all features on)' : 'upstream stub, direct',
+        LABELS[target],
         connections,
         fmtInt(s.perSecond),
         fmtMs(s.p50),
         fmtMs(s.p99),
-        target === 'bff'
-          ? `${fmtInt(s.cpuPerRequest)} µs (${s.cpuPerRequestRounds.join(', ')})`
-          : '-',
-        target === 'bff' ? fmtMb(peak.hwm) : '-',
+        proxy ? `${fmtInt(s.cpuPerRequest)} µs (${s.cpuPerRequestRounds.join(', ')})` : '-',
+        proxy ? fmtMb(s.peakRss) : '-',
         s.othersCpu.toFixed(2),
       ]);
     }
   }
-  const overheadP50 = summary['bff@1'].p50 - summary['direct@1'].p50;
+  const overheadP50 = (target) => summary[`${target}@1`].p50 - summary['direct@1'].p50;
+  const ratios = Object.fromEntries(
+    Object.keys(PEERS).map((peer) => [peer, { 1: ratio(peer, 1), 50: ratio(peer, 50) }]),
+  );
   const failures = failuresOf(runs);
   if (ended.code !== 0) failures.push(`the BFF ended with ${ended.signal ?? `code ${ended.code}`}`);
   if (logLines < measured.filter((r) => r.target === 'bff').reduce((n, r) => n + r.requests, 0)) {
@@ -437,7 +479,7 @@ async function compare(options, pins) {
 
   const lines = [
     '',
-    `### Bench: POST ${ROUTE}, direct vs through the BFF`,
+    `### Bench: POST ${ROUTE}, direct, through the BFF and through its peers`,
     '',
     ...describeSetup(pins, options).map((l) => `- ${l}`),
     '',
@@ -448,15 +490,23 @@ async function compare(options, pins) {
         'req/s',
         'p50',
         'p99',
-        'BFF CPU/request (rounds)',
-        'BFF peak RSS',
+        'CPU/request (rounds)',
+        'peak RSS',
         'other load (CPUs)',
       ],
       rows,
     ),
     '',
-    `- p50 overhead at 1 connection: ${fmtMs(overheadP50)} (goal <= 0.35 ms)`,
+    `- p50 overhead at 1 connection: BFF ${fmtMs(overheadP50('bff'))} (goal <= 0.35 ms); ` +
+      Object.keys(PEERS)
+        .map((peer) => `${peer} ${fmtMs(overheadP50(peer))}`)
+        .join(', '),
     `- CPU per request at 50 connections: ${fmtInt(summary['bff@50'].cpuPerRequest)} µs (goal <= 200 µs)`,
+    ...Object.keys(PEERS).map(
+      (peer) =>
+        `- BFF / ${peer} CPU per request, median of per-round ratios: ` +
+        `${ratios[peer][50].toFixed(2)}x at 50 connections, ${ratios[peer][1].toFixed(2)}x at 1`,
+    ),
     `- machine reference: a bare node:http server answering the same 201 on CPU ${pins?.bff ?? 'any'} costs ` +
       `${fmtInt(referenceRun.cpuPerRequest)} µs CPU per request at 50 connections ` +
       `(${fmtInt(referenceRun.perSecond)} req/s, load-generator bound); the BFF costs ` +
@@ -474,7 +524,8 @@ async function compare(options, pins) {
       setup: describeSetup(pins, options),
       options,
       summary,
-      overheadP50Ms: overheadP50,
+      overheadP50Ms: Object.fromEntries(PROXIES.map((target) => [target, overheadP50(target)])),
+      cpuRatiosToPeers: ratios,
       reference: referenceRun,
       peakRssBytes: peak.hwm,
       logLines,
@@ -560,7 +611,7 @@ async function main() {
   // A hard bound on the whole run, whatever hangs.
   const budgetS = memoryMode
     ? options.duration + 120
-    : options.rounds * 4 * (options.duration + 5) + 120;
+    : options.rounds * 2 * (1 + PROXIES.length) * (options.duration + 5) + 120;
   setTimeout(() => {
     process.stderr.write(`bench: still running after ${budgetS} s, giving up\n`);
     process.exit(2);
