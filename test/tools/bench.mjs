@@ -19,13 +19,14 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { answerCreated, CREATED_BODY, freePort, startStub } from './load.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BFF_MAIN = join(ROOT, 'dist', 'main.js');
+// BENCH_BFF_MAIN measures another build, e.g. an older commit's in a git worktree.
+const BFF_MAIN = process.env.BENCH_BFF_MAIN ?? join(ROOT, 'dist', 'main.js');
 const ARTIFACTS = join(ROOT, 'test-artifacts');
 const ROUTE = '/interventions/v2/rs/preventive/routine';
 const SESSION_TOKEN = 'bench-session-token';
@@ -357,7 +358,8 @@ function describeSetup(pins, options) {
     pins
       ? `Pinned with taskset: the BFF and the peers on CPU ${pins.bff} (one loaded at a time); autocannon and the upstream stub (this process) on CPU ${pins.load}.`
       : 'Not pinned (taskset unavailable or a single CPU): the BFF, autocannon and the stub share the CPUs.',
-    'BFF: node dist/main.js, NODE_ENV=production, LOG_LEVEL=info (access log on, stdout to a pipe), ' +
+    `BFF: node ${relative(ROOT, BFF_MAIN)}, NODE_ENV=production, ` +
+      'LOG_LEVEL=info (access log on, stdout to a pipe), ' +
       'RATE_LIMIT_PER_MINUTE=1000000 (limiter on), breaker on, metrics on, no Redis.',
     `Load: ${options.callers} caller(s) (bearer tokens) in turn, same valid body; ` +
       '"other load" is the busiest run\'s CPU use by other processes on the machine (noise).',
