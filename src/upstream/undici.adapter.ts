@@ -61,8 +61,8 @@ export function undiciAdapter(dispatcher: Dispatcher): AxiosAdapter {
             started = controller;
             if (abortedWith) controller.abort(abortedWith);
           },
+          // Also called for each informational 1xx answer; the final answer comes last.
           onResponseStart(_controller, statusCode, responseHeaders) {
-            if (statusCode < 200) return; // 1xx informational: the answer is still to come
             status = statusCode;
             headers = responseHeaders as AxiosResponse['headers'];
           },
