@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { CALLER_TOKEN, ROUTE, RunningBff, startBff, VALID_BODY } from './support/bff';
+import { LogCapture } from './support/log-capture';
 import { RedisServer } from './support/redis-server';
 import { answerCreated, UpstreamStub } from './support/upstream-stub';
 
@@ -187,6 +188,35 @@ describe('Idempotency-Key across two replicas sharing one Redis', () => {
     } finally {
       await x.close();
       await y.close();
+    }
+  });
+
+  it('still answers when Redis dies during the upstream call, and logs the request id of the unstored answer', async () => {
+    const logs = new LogCapture();
+    const bff = await startBff({ UPSTREAM_BASE_URL: ctx.upstream.url, REDIS_URL: redis.url }, logs);
+    try {
+      while ((await request(bff.url).get('/health/ready')).status !== 200) await sleep(50);
+      let stopping: Promise<void> | undefined;
+      ctx.upstream.reset((req, res, raw) => {
+        stopping = redis.stop();
+        void stopping.then(() => answerCreated(req, res, raw));
+      });
+      const res = await create(bff, randomUUID()).set('X-Request-Id', 'unstored-1');
+      expect(res.status).toBe(201);
+      const line = logs
+        .entries()
+        .find((entry) => String(entry.msg).startsWith('could not store an idempotent response'));
+      expect(line).toMatchObject({
+        level: 'error',
+        requestId: 'unstored-1',
+        context: 'Idempotency',
+      });
+    } finally {
+      await bff.close();
+      await redis.restart();
+      for (const replica of [ctx.a, ctx.b]) {
+        while ((await request(replica.url).get('/health/ready')).status !== 200) await sleep(50);
+      }
     }
   });
 

@@ -1,9 +1,11 @@
 import { hash } from 'node:crypto';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type Redis from 'ioredis';
+import type { Logger } from 'pino';
 import { PROBLEM_CONTENT_TYPE, ProblemException } from '../common/problem';
 import { APP_CONFIG, AppConfigShape } from '../config/app.config';
+import { InjectRootLogger } from '../observability/observability.module';
 import { InjectRedis } from '../redis/redis.module';
 import { UpstreamError } from '../upstream/upstream-error';
 import {
@@ -66,7 +68,7 @@ export interface IdempotentResult {
  */
 @Injectable()
 export class IdempotencyService {
-  private readonly logger = new Logger('Idempotency');
+  private readonly logger: Logger;
   private readonly store: IdempotencyStore;
   private readonly ttlMs: number;
   private readonly lockMs: number;
@@ -75,7 +77,9 @@ export class IdempotencyService {
   constructor(
     @Inject(ConfigService) config: ConfigService<AppConfigShape, true>,
     @InjectRedis() redis: Redis | null,
+    @InjectRootLogger() rootLogger: Logger,
   ) {
+    this.logger = rootLogger.child({ context: 'Idempotency' });
     const { idempotency, upstream } = config.getOrThrow(APP_CONFIG, { infer: true });
     this.store = redis
       ? new RedisIdempotencyStore(redis)
@@ -118,7 +122,7 @@ export class IdempotencyService {
     } catch (error) {
       // Sent upstream: its outcome is the answer to every retry. Not sent: the key is free again.
       if (error instanceof UpstreamError && error.failure.reachedUpstream) {
-        await this.completeOrLog(key, request.fingerprint, {
+        await this.completeOrLog(key, request, {
           status: error.problem.status,
           contentType: PROBLEM_CONTENT_TYPE,
           body: JSON.stringify({ ...error.problem, requestId: request.requestId }),
@@ -129,7 +133,7 @@ export class IdempotencyService {
       }
       throw error;
     }
-    await this.completeOrLog(key, request.fingerprint, response);
+    await this.completeOrLog(key, request, response);
     return { response, replayed: false };
   }
 
@@ -149,13 +153,15 @@ export class IdempotencyService {
   /** The upstream already answered: the caller gets that answer even if it cannot be stored. */
   private async completeOrLog(
     key: string,
-    fingerprint: string,
+    { fingerprint, requestId }: IdempotentRequest,
     response: StoredResponse,
   ): Promise<void> {
     try {
       await this.store.complete(key, fingerprint, response, this.ttlMs);
     } catch {
+      // With the request id: the operator must find the request a retry may repeat.
       this.logger.error(
+        { requestId },
         'could not store an idempotent response; a retry after the lock expires may repeat it',
       );
     }
