@@ -38,6 +38,11 @@ export class UpstreamBreaker implements OnApplicationShutdown {
       rollingCountBuckets: 10,
       resetTimeout: breaker.resetTimeoutMs,
       capacity: upstream.maxConcurrency,
+      // opossum's latency percentiles sort every latency in the window on each failure and each
+      // snapshot: ~1 ms of CPU per failed call after 10,000 calls, just when the upstream starts
+      // failing under load. Nothing reads them (latency is in the Prometheus histograms).
+      rollingPercentilesEnabled: false,
+      enableSnapshots: false,
       errorFilter: (error: unknown) =>
         !(error instanceof UpstreamError) || NOT_A_FAILURE.has(error.failure.outcome),
     });
