@@ -10,6 +10,7 @@
 //
 //   node test/tools/bench.mjs [--duration 10] [--rounds 3]      the comparison
 //   node test/tools/bench.mjs --smoke                           one short round (npm test)
+//   node test/tools/bench.mjs --upstream-errors 30              30% of upstream answers are 500
 //   node test/tools/bench.mjs --connections 100 --duration 300  memory: RSS every 10 s
 //
 // CPU per request is a server process's whole CPU (user + system, all threads: what
@@ -58,6 +59,7 @@ function parseOptions(argv) {
     smoke: false,
     connections: undefined,
     callers: DEFAULT_CALLERS,
+    upstreamErrors: 0,
   };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
@@ -65,12 +67,16 @@ function parseOptions(argv) {
       options.smoke = true;
       continue;
     }
-    const name = arg.replace(/^--/, '');
+    const name = arg.replace(/^--/, '').replace(/-(\w)/g, (_, c) => c.toUpperCase());
     const value = Number(argv[i + 1]);
-    if (!['duration', 'rounds', 'connections', 'callers'].includes(name) || !(value > 0)) {
+    if (
+      !['duration', 'rounds', 'connections', 'callers', 'upstreamErrors'].includes(name) ||
+      !(value > 0) ||
+      (name === 'upstreamErrors' && value >= 100)
+    ) {
       throw new Error(
         `bad option ${arg} ${argv[i + 1] ?? ''}; usage: [--duration 10] [--rounds 3] [--smoke] ` +
-          '[--callers 10000] | --connections 100 --duration 300',
+          '[--callers 10000] [--upstream-errors 30] | --connections 100 --duration 300',
       );
     }
     options[name] = value;
@@ -341,12 +347,26 @@ function table(header, rows) {
   return [line(header), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...rows.map(line)];
 }
 
-function failuresOf(runs) {
+/**
+ * The upstream stub. With `--upstream-errors N`, N of every 100 answers are a 500 (spread evenly):
+ * the BFF relays them as 502, so non-2xx answers are expected then.
+ */
+function startBenchStub({ upstreamErrors }) {
+  let answered = 0;
+  return startStub((_req, res) => {
+    answered += 1;
+    if ((answered * upstreamErrors) % 100 < upstreamErrors) {
+      res.writeHead(500, { 'Content-Type': 'application/json' }).end('{}');
+    } else answerCreated(res);
+  });
+}
+
+function failuresOf(runs, { upstreamErrors }) {
   return runs.flatMap((r) => {
     const problems = [];
     if (r.errors) problems.push(`${r.errors} errors`);
     if (r.timeouts) problems.push(`${r.timeouts} timeouts`);
-    if (r.non2xx) problems.push(`${r.non2xx} non-2xx answers`);
+    if (r.non2xx && !upstreamErrors) problems.push(`${r.non2xx} non-2xx answers`);
     if (r.requests === 0) problems.push('no answer at all');
     return problems.map((p) => `${r.target} ${r.connections} conn round ${r.round}: ${p}`);
   });
@@ -362,6 +382,9 @@ function describeSetup(pins, options) {
       'LOG_LEVEL=info (access log on, stdout to a pipe), ' +
       'RATE_LIMIT_PER_MINUTE=1000000 (limiter on), breaker on, metrics on, no Redis.',
     `Load: ${options.callers} caller(s) (bearer tokens) in turn, same valid body; ` +
+      (options.upstreamErrors
+        ? `the stub answers 500 to ${options.upstreamErrors}% of calls (relayed as 502); `
+        : '') +
       '"other load" is the busiest run\'s CPU use by other processes on the machine (noise).',
     `CPU/request: each server process's utime+stime from /proc/<pid>/stat (clock ticks, CLK_TCK=${CLK_TCK}) ` +
       'before/after each run, divided by the answers received: whole-process CPU, as process.cpuUsage() reports it.',
@@ -380,7 +403,7 @@ const LABELS = {
 const PROXIES = ['bff', ...Object.keys(PEERS)];
 
 async function compare(options, pins) {
-  const stub = await startStub((_req, res) => answerCreated(res));
+  const stub = await startBenchStub(options);
   const servers = { bff: await startBff(stub.url, pins?.bff) };
   for (const [name, peer] of Object.entries(PEERS)) {
     servers[name] = await startServer(peer.script, { UPSTREAM_BASE_URL: stub.url }, pins?.bff);
@@ -473,7 +496,7 @@ async function compare(options, pins) {
   const ratios = Object.fromEntries(
     Object.keys(PEERS).map((peer) => [peer, { 1: ratio(peer, 1), 50: ratio(peer, 50) }]),
   );
-  const failures = failuresOf(runs);
+  const failures = failuresOf(runs, options);
   if (ended.code !== 0) failures.push(`the BFF ended with ${ended.signal ?? `code ${ended.code}`}`);
   if (logLines < measured.filter((r) => r.target === 'bff').reduce((n, r) => n + r.requests, 0)) {
     failures.push(`only ${logLines} log lines: the access log was not on`);
@@ -538,7 +561,7 @@ async function compare(options, pins) {
 }
 
 async function memoryRun(options, pins) {
-  const stub = await startStub((_req, res) => answerCreated(res));
+  const stub = await startBenchStub(options);
   const bff = await startBff(stub.url, pins?.bff);
   const samples = [];
   let result, ended;
@@ -560,7 +583,7 @@ async function memoryRun(options, pins) {
     ended = await bff.stop();
     await stub.stop();
   }
-  const failures = failuresOf([{ ...result, target: 'bff', round: 1 }]);
+  const failures = failuresOf([{ ...result, target: 'bff', round: 1 }], options);
   if (ended.code !== 0) failures.push(`the BFF ended with ${ended.signal ?? `code ${ended.code}`}`);
   const rss = samples.map((s) => s.rss);
   const after60 = samples.filter((s) => s.seconds >= 55);
