@@ -17,20 +17,26 @@
 // `process.cpuUsage()` reports), read from /proc/<pid>/stat around each run, divided by the
 // answers received in that run. Peak RSS is VmHWM from /proc/<pid>/status.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { availableParallelism, cpus } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { answerCreated, CREATED_BODY, freePort, startStub } from './load.mjs';
+import {
+  answerCreated,
+  CREATED_BODY,
+  freePort,
+  startBff as startServedBff,
+  startServer,
+  startStub,
+} from './load.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 // BENCH_BFF_MAIN measures another build, e.g. an older commit's in a git worktree.
 const BFF_MAIN = process.env.BENCH_BFF_MAIN ?? join(ROOT, 'dist', 'main.js');
 const ARTIFACTS = join(ROOT, 'test-artifacts');
 const ROUTE = '/interventions/v2/rs/preventive/routine';
-const SESSION_TOKEN = 'bench-session-token';
 /**
  * Callers, each its own bearer token, taken in turn. The in-process rate-limit storage keeps one
  * timestamp per hit and scans a caller's hits on each request, so one caller sending everything
@@ -45,12 +51,8 @@ const REQUEST_BODY = JSON.stringify({
   creationStatus: 1,
   routineId: 1,
 });
-const READY_TIMEOUT_MS = 20_000;
-const STOP_TIMEOUT_MS = 15_000;
 const RSS_SAMPLE_MS = 10_000;
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function parseOptions(argv) {
   const options = {
@@ -126,79 +128,19 @@ function memory(pid) {
 // The upstream stub and the BFF
 
 /**
- * A server under test, pinned to `cpu`, ready once `GET /health/ready` answers 200. Its output goes
- * to a pipe that this process drains, as a container runtime reads a container's stdout; lines are
- * counted and the last ones kept. An empty working directory keeps any developer `.env` out.
- */
-async function startServer(script, env, cpu, nodeArgs = []) {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'bff-bench-'));
-  const command = cpu === undefined ? [process.execPath] : ['taskset', '-c', cpu, process.execPath];
-  const child = spawn(command[0], [...command.slice(1), ...nodeArgs, script], {
-    cwd: dir,
-    env: { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const log = { lines: 0, tail: '' };
-  for (const stream of [child.stdout, child.stderr]) {
-    stream.on('data', (chunk) => {
-      for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) log.lines += 1;
-      log.tail = (log.tail + chunk.toString('utf8')).slice(-4000);
-    });
-  }
-  let exited = false;
-  const exit = new Promise((resolve) =>
-    child.once('exit', (code, signal) => {
-      exited = true;
-      resolve({ code, signal });
-    }),
-  );
-  const server = {
-    pid: child.pid, // taskset execs node: same pid
-    url: `http://127.0.0.1:${port}`,
-    get exited() {
-      return exited;
-    },
-    logLines: () => log.lines,
-    async stop() {
-      if (!exited) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-      const ended = await exit;
-      clearTimeout(timer);
-      rmSync(dir, { recursive: true, force: true });
-      return ended;
-    },
-  };
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (Date.now() < deadline && !exited) {
-    try {
-      const response = await fetch(`${server.url}/health/ready`);
-      await response.arrayBuffer();
-      if (response.status === 200) return server;
-    } catch {
-      // Not listening yet.
-    }
-    await sleep(100);
-  }
-  await server.stop();
-  throw new Error(`${script} did not become ready within 20 s:\n${log.tail}`);
-}
-
-/**
- * The built BFF as production runs it: info-level access logs, the rate limiter on (and high
- * enough never to answer 429 to a bench caller), breaker and metrics on.
+ * The built BFF as production runs it: info-level access logs to a pipe that this process drains,
+ * as a container runtime reads a container's stdout; the rate limiter on (and high enough never
+ * to answer 429 to a bench caller), breaker and metrics on.
  */
 function startBff(upstreamUrl, cpu) {
-  // BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to profile the BFF under the bench.
-  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const env = {
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'info',
-    RATE_LIMIT_PER_MINUTE: '1000000',
-    UPSTREAM_BASE_URL: upstreamUrl,
-    UPSTREAM_SESSION_TOKEN: SESSION_TOKEN,
-  };
-  return startServer(BFF_MAIN, env, cpu, nodeArgs);
+  return startServedBff({
+    upstreamUrl,
+    cpu,
+    main: BFF_MAIN,
+    // BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to profile the BFF under the bench.
+    nodeArgs: process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [],
+    env: { LOG_LEVEL: 'info', RATE_LIMIT_PER_MINUTE: '1000000' },
+  });
 }
 
 /** The peers of the issue's table, measured in the same rounds as the BFF (test/tools/peers). */
@@ -406,7 +348,11 @@ async function compare(options, pins) {
   const stub = await startBenchStub(options);
   const servers = { bff: await startBff(stub.url, pins?.bff) };
   for (const [name, peer] of Object.entries(PEERS)) {
-    servers[name] = await startServer(peer.script, { UPSTREAM_BASE_URL: stub.url }, pins?.bff);
+    servers[name] = await startServer({
+      script: peer.script,
+      env: { UPSTREAM_BASE_URL: stub.url },
+      cpu: pins?.bff,
+    });
   }
   const reference = await startReference(pins?.bff);
   const url = (target) => (target === 'direct' ? stub.url : servers[target].url) + ROUTE;
@@ -446,7 +392,7 @@ async function compare(options, pins) {
   } finally {
     reference.stop();
     peak = memory(servers.bff.pid);
-    logLines = servers.bff.logLines();
+    logLines = servers.bff.output.lines;
     ended = await servers.bff.stop();
     for (const name of Object.keys(PEERS)) await servers[name].stop();
     await stub.stop();

@@ -128,28 +128,17 @@ function watchOutput(stream, output, name) {
 }
 
 /**
- * The built BFF as a child process (`node dist/main.js`), in an empty working directory so that no
- * developer `.env` changes its configuration. Resolves once GET /health/ready answers 200.
+ * A server script as a child process, in an empty working directory so that no developer `.env`
+ * changes its configuration, optionally pinned to `cpu` with taskset. Resolves once
+ * GET /health/ready answers 200.
  */
-export async function startBff({ upstreamUrl, env = {}, nodeArgs = [] }) {
-  if (!existsSync(BFF_MAIN)) {
-    throw new Error(`${BFF_MAIN} is missing: run "npm run build" first (npm run test:load does).`);
-  }
+export async function startServer({ script, env = {}, nodeArgs = [], cpu }) {
   const port = await freePort();
   const cwd = mkdtempSync(join(tmpdir(), 'bff-load-'));
-  const child = spawn(process.execPath, [...nodeArgs, BFF_MAIN], {
+  const command = cpu === undefined ? [process.execPath] : ['taskset', '-c', cpu, process.execPath];
+  const child = spawn(command[0], [...command.slice(1), ...nodeArgs, script], {
     cwd,
-    env: {
-      PATH: process.env.PATH,
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT_PER_MINUTE: '0',
-      UPSTREAM_BASE_URL: upstreamUrl,
-      UPSTREAM_SESSION_TOKEN: SESSION_TOKEN,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      ...env,
-    },
+    env: { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output = {
@@ -166,16 +155,16 @@ export async function startBff({ upstreamUrl, env = {}, nodeArgs = [] }) {
   const exit = new Promise((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
-  const bff = {
+  const server = {
     child,
-    pid: child.pid,
+    pid: child.pid, // taskset execs node: same pid
     url: `http://127.0.0.1:${port}`,
     output,
     exited: false,
     exit,
     /** SIGTERM (the graceful drain), SIGKILL after 15 s; resolves with how it ended. */
     async stop() {
-      if (!bff.exited) child.kill('SIGTERM');
+      if (!server.exited) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
       const ended = await exit;
       clearTimeout(timer);
@@ -183,25 +172,45 @@ export async function startBff({ upstreamUrl, env = {}, nodeArgs = [] }) {
       return ended;
     },
   };
-  void exit.then(() => (bff.exited = true));
+  void exit.then(() => (server.exited = true));
 
   const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (Date.now() < deadline && !bff.exited) {
+  while (Date.now() < deadline && !server.exited) {
     try {
-      const response = await fetch(`${bff.url}/health/ready`);
+      const response = await fetch(`${server.url}/health/ready`);
       await response.arrayBuffer();
-      if (response.status === 200) return bff;
+      if (response.status === 200) return server;
     } catch {
       // Not listening yet.
     }
     await sleep(100);
   }
-  const exitedEarly = bff.exited;
-  const ended = await bff.stop();
+  const exitedEarly = server.exited;
+  const ended = await server.stop();
   const how = exitedEarly
     ? `exited (${ended.signal ?? `exit code ${ended.code}`}) before it was ready`
     : 'did not become ready within 20 s';
-  throw new Error(`the BFF ${how}:\n${output.tail.join('\n')}`);
+  throw new Error(`${script} ${how}:\n${output.tail.join('\n')}`);
+}
+
+/** The built BFF (`node dist/main.js`, or `main`) in production mode against `upstreamUrl`. */
+export function startBff({ upstreamUrl, env = {}, nodeArgs = [], cpu, main = BFF_MAIN }) {
+  if (!existsSync(main)) {
+    throw new Error(`${main} is missing: run "npm run build" first (npm run test:load does).`);
+  }
+  return startServer({
+    script: main,
+    nodeArgs,
+    cpu,
+    env: {
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'warn',
+      RATE_LIMIT_PER_MINUTE: '0',
+      UPSTREAM_BASE_URL: upstreamUrl,
+      UPSTREAM_SESSION_TOKEN: SESSION_TOKEN,
+      ...env,
+    },
+  });
 }
 
 /** GET /metrics, parsed into [{name, labels, value}]. */
