@@ -213,6 +213,16 @@ export function startBff({ upstreamUrl, env = {}, nodeArgs = [], cpu, main = BFF
   });
 }
 
+/** The request every load script sends: the valid create, with the caller token the stub expects. */
+export function validCreate(bffUrl) {
+  return {
+    url: bffUrl + ROUTE,
+    method: 'POST',
+    headers: { authorization: `Bearer ${CALLER_TOKEN}`, 'content-type': 'application/json' },
+    body: VALID_BODY,
+  };
+}
+
 /** GET /metrics, parsed into [{name, labels, value}]. */
 export async function scrapeMetrics(bffUrl) {
   const response = await fetch(`${bffUrl}/metrics`);
@@ -394,10 +404,7 @@ async function main() {
 
   const { result, window } = await runAutocannon(
     {
-      url: bff.url + ROUTE,
-      method: 'POST',
-      headers: { authorization: `Bearer ${CALLER_TOKEN}`, 'content-type': 'application/json' },
-      body: VALID_BODY,
+      ...validCreate(bff.url),
       connections: options.connections,
       // A safety net only: the graceful stop ends the run after the warm-up and the window.
       duration: options.duration + 80,

@@ -16,19 +16,17 @@ import { WebSocket } from 'undici';
 import {
   answerCreated,
   answeredByStatus,
-  CALLER_TOKEN,
   environmentLine,
   fmt,
   metricSum,
   parseOptions,
   printTable,
-  ROUTE,
   runAutocannon,
   scrapeMetrics,
   sleep,
   startBff,
   startStub,
-  VALID_BODY,
+  validCreate,
   waitUpstreamIdle,
   watchdog,
 } from './load.mjs';
@@ -225,10 +223,7 @@ async function main() {
   const started = performance.now();
   const { result, window } = await runAutocannon(
     {
-      url: bff.url + ROUTE,
-      method: 'POST',
-      headers: { authorization: `Bearer ${CALLER_TOKEN}`, 'content-type': 'application/json' },
-      body: VALID_BODY,
+      ...validCreate(bff.url),
       connections: options.connections,
       amount: options.requests,
       timeout: 10,
