@@ -130,6 +130,17 @@ describe('session token lifecycle', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
+  /** A BFF reading its session token from `file`, re-read every 200 ms. */
+  const startWithTokenFile = (file: string, logs: LogCapture) =>
+    startBff(
+      {
+        UPSTREAM_BASE_URL: upstream.url,
+        UPSTREAM_SESSION_TOKEN_FILE: file,
+        SESSION_TOKEN_POLL_MS: '200',
+      },
+      logs,
+    );
+
   /** Writes the file the way editors and operators do: a new file renamed over the old one. */
   const rotate = (file: string, token: string) => {
     writeFileSync(`${file}.tmp`, `${token}\n`);
@@ -140,14 +151,7 @@ describe('session token lifecycle', () => {
     const file = join(dir, 'token');
     writeFileSync(file, 'old-token\n');
     const logs = new LogCapture();
-    const bff = await startBff(
-      {
-        UPSTREAM_BASE_URL: upstream.url,
-        UPSTREAM_SESSION_TOKEN_FILE: file,
-        SESSION_TOKEN_POLL_MS: '200',
-      },
-      logs,
-    );
+    const bff = await startWithTokenFile(file, logs);
     try {
       const statuses: number[] = [];
       let rotated = false;
@@ -185,14 +189,7 @@ describe('session token lifecycle', () => {
     symlinkSync('..v1', join(dir, '..data'));
     symlinkSync(join('..data', 'token'), join(dir, 'token'));
     const logs = new LogCapture();
-    const bff = await startBff(
-      {
-        UPSTREAM_BASE_URL: upstream.url,
-        UPSTREAM_SESSION_TOKEN_FILE: join(dir, 'token'),
-        SESSION_TOKEN_POLL_MS: '200',
-      },
-      logs,
-    );
+    const bff = await startWithTokenFile(join(dir, 'token'), logs);
     try {
       await create(bff);
       mkdirSync(join(dir, '..v2'));
@@ -229,14 +226,7 @@ describe('session token lifecycle', () => {
     const exp = Math.floor(Date.now() / 1000) + 2;
     writeFileSync(file, jwt({ sub: 'svc', exp }));
     const logs = new LogCapture();
-    const bff = await startBff(
-      {
-        UPSTREAM_BASE_URL: upstream.url,
-        UPSTREAM_SESSION_TOKEN_FILE: file,
-        SESSION_TOKEN_POLL_MS: '200',
-      },
-      logs,
-    );
+    const bff = await startWithTokenFile(file, logs);
     try {
       expect((await create(bff)).status).toBe(201);
       expect((await create(bff)).status).toBe(201);
