@@ -303,8 +303,9 @@ function startBenchStub({ upstreamErrors }) {
   });
 }
 
-function failuresOf(runs, { upstreamErrors }) {
-  return runs.flatMap((r) => {
+/** What makes a bench fail: any error, timeout, unexpected non-2xx, or an unclean BFF exit. */
+function failuresOf(runs, { upstreamErrors }, ended) {
+  const failures = runs.flatMap((r) => {
     const problems = [];
     if (r.errors) problems.push(`${r.errors} errors`);
     if (r.timeouts) problems.push(`${r.timeouts} timeouts`);
@@ -312,6 +313,27 @@ function failuresOf(runs, { upstreamErrors }) {
     if (r.requests === 0) problems.push('no answer at all');
     return problems.map((p) => `${r.target} ${r.connections} conn round ${r.round}: ${p}`);
   });
+  if (ended.code !== 0) failures.push(`the BFF ended with ${ended.signal ?? `code ${ended.code}`}`);
+  return failures;
+}
+
+/** Prints a mode's Markdown report, ending with its verdict; returns it with the JSON for test-artifacts. */
+function report({ kind, title, setup, options, body, failures, data }) {
+  const lines = [
+    '',
+    title,
+    '',
+    ...setup.map((l) => `- ${l}`),
+    '',
+    ...body,
+    `- result: ${failures.length === 0 ? 'PASS' : `FAIL: ${failures.join('; ')}`}`,
+    '',
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+  return {
+    failures,
+    json: { kind, date: new Date().toISOString(), setup, options, ...data, failures },
+  };
 }
 
 function describeSetup(pins, options) {
@@ -442,58 +464,49 @@ async function compare(options, pins) {
   const ratios = Object.fromEntries(
     Object.keys(PEERS).map((peer) => [peer, { 1: ratio(peer, 1), 50: ratio(peer, 50) }]),
   );
-  const failures = failuresOf(runs, options);
-  if (ended.code !== 0) failures.push(`the BFF ended with ${ended.signal ?? `code ${ended.code}`}`);
+  const failures = failuresOf(runs, options, ended);
   if (logLines < measured.filter((r) => r.target === 'bff').reduce((n, r) => n + r.requests, 0)) {
     failures.push(`only ${logLines} log lines: the access log was not on`);
   }
 
-  const lines = [
-    '',
-    `### Bench: POST ${ROUTE}, direct, through the BFF and through its peers`,
-    '',
-    ...describeSetup(pins, options).map((l) => `- ${l}`),
-    '',
-    ...table(
-      [
-        'target',
-        'conn',
-        'req/s',
-        'p50',
-        'p99',
-        'CPU/request (rounds)',
-        'peak RSS',
-        'other load (CPUs)',
-      ],
-      rows,
-    ),
-    '',
-    `- p50 overhead at 1 connection: BFF ${fmtMs(overheadP50('bff'))} (goal <= 0.35 ms); ` +
-      Object.keys(PEERS)
-        .map((peer) => `${peer} ${fmtMs(overheadP50(peer))}`)
-        .join(', '),
-    `- CPU per request at 50 connections: ${fmtInt(summary['bff@50'].cpuPerRequest)} µs (goal <= 200 µs)`,
-    ...Object.keys(PEERS).map(
-      (peer) =>
-        `- BFF / ${peer} CPU per request, median of per-round ratios: ` +
-        `${ratios[peer][50].toFixed(2)}x at 50 connections, ${ratios[peer][1].toFixed(2)}x at 1`,
-    ),
-    `- machine reference: a bare node:http server answering the same 201 on CPU ${pins?.bff ?? 'any'} costs ` +
-      `${fmtInt(referenceRun.cpuPerRequest)} µs CPU per request at 50 connections ` +
-      `(${fmtInt(referenceRun.perSecond)} req/s, load-generator bound); the BFF costs ` +
-      `${(summary['bff@50'].cpuPerRequest / referenceRun.cpuPerRequest).toFixed(1)}x that`,
-    `- BFF peak RSS (VmHWM): ${fmtMb(peak.hwm)}, RSS at the end ${fmtMb(peak.rss)}; ${fmtInt(logLines)} log lines written`,
-    `- result: ${failures.length === 0 ? 'PASS' : `FAIL: ${failures.join('; ')}`}`,
-    '',
-  ];
-  process.stdout.write(lines.join('\n') + '\n');
-  return {
+  return report({
+    kind: 'compare',
+    title: `### Bench: POST ${ROUTE}, direct, through the BFF and through its peers`,
+    setup: describeSetup(pins, options),
+    options,
     failures,
-    json: {
-      kind: 'compare',
-      date: new Date().toISOString(),
-      setup: describeSetup(pins, options),
-      options,
+    body: [
+      ...table(
+        [
+          'target',
+          'conn',
+          'req/s',
+          'p50',
+          'p99',
+          'CPU/request (rounds)',
+          'peak RSS',
+          'other load (CPUs)',
+        ],
+        rows,
+      ),
+      '',
+      `- p50 overhead at 1 connection: BFF ${fmtMs(overheadP50('bff'))} (goal <= 0.35 ms); ` +
+        Object.keys(PEERS)
+          .map((peer) => `${peer} ${fmtMs(overheadP50(peer))}`)
+          .join(', '),
+      `- CPU per request at 50 connections: ${fmtInt(summary['bff@50'].cpuPerRequest)} µs (goal <= 200 µs)`,
+      ...Object.keys(PEERS).map(
+        (peer) =>
+          `- BFF / ${peer} CPU per request, median of per-round ratios: ` +
+          `${ratios[peer][50].toFixed(2)}x at 50 connections, ${ratios[peer][1].toFixed(2)}x at 1`,
+      ),
+      `- machine reference: a bare node:http server answering the same 201 on CPU ${pins?.bff ?? 'any'} costs ` +
+        `${fmtInt(referenceRun.cpuPerRequest)} µs CPU per request at 50 connections ` +
+        `(${fmtInt(referenceRun.perSecond)} req/s, load-generator bound); the BFF costs ` +
+        `${(summary['bff@50'].cpuPerRequest / referenceRun.cpuPerRequest).toFixed(1)}x that`,
+      `- BFF peak RSS (VmHWM): ${fmtMb(peak.hwm)}, RSS at the end ${fmtMb(peak.rss)}; ${fmtInt(logLines)} log lines written`,
+    ],
+    data: {
       summary,
       overheadP50Ms: Object.fromEntries(PROXIES.map((target) => [target, overheadP50(target)])),
       cpuRatiosToPeers: ratios,
@@ -501,9 +514,8 @@ async function compare(options, pins) {
       peakRssBytes: peak.hwm,
       logLines,
       runs,
-      failures,
     },
-  };
+  });
 }
 
 async function memoryRun(options, pins) {
@@ -529,48 +541,34 @@ async function memoryRun(options, pins) {
     ended = await bff.stop();
     await stub.stop();
   }
-  const failures = failuresOf([{ ...result, target: 'bff', round: 1 }], options);
-  if (ended.code !== 0) failures.push(`the BFF ended with ${ended.signal ?? `code ${ended.code}`}`);
+  const failures = failuresOf([{ ...result, target: 'bff', round: 1 }], options, ended);
   const rss = samples.map((s) => s.rss);
   const after60 = samples.filter((s) => s.seconds >= 55);
   const growth = after60.length > 1 ? after60.at(-1).rss - after60[0].rss : NaN;
-  const lines = [
-    '',
-    `### Memory: ${options.connections} connections for ${options.duration} s through the BFF`,
-    '',
-    ...describeSetup(pins, { ...options, rounds: 1 }).map((l) => `- ${l}`),
-    '',
-    ...table(
-      ['t', 'RSS', 'peak RSS', 'req/s', 'CPU/request'],
-      samples.map((s) => [
-        `${s.seconds.toFixed(0)} s`,
-        fmtMb(s.rss),
-        fmtMb(s.hwm),
-        s.perSecond === undefined ? '(after warm-up)' : fmtInt(s.perSecond),
-        s.cpuPerRequest === undefined ? '-' : `${fmtInt(s.cpuPerRequest)} µs`,
-      ]),
-    ),
-    '',
-    `- requests: ${fmtInt(result.requests)} (${fmtInt(result.perSecond)}/s), p50 ${fmtMs(result.p50)}, p99 ${fmtMs(result.p99)}`,
-    `- RSS min / max: ${fmtMb(Math.min(...rss))} / ${fmtMb(Math.max(...rss))}; peak (VmHWM) ${fmtMb(samples.at(-1).hwm)} (goal < 150 MB)`,
-    `- RSS change from ~60 s to the end: ${fmtMb(growth)} (goal: flat)`,
-    `- result: ${failures.length === 0 ? 'PASS' : `FAIL: ${failures.join('; ')}`}`,
-    '',
-  ];
-  process.stdout.write(lines.join('\n') + '\n');
-  return {
+  return report({
+    kind: 'memory',
+    title: `### Memory: ${options.connections} connections for ${options.duration} s through the BFF`,
+    setup: describeSetup(pins, { ...options, rounds: 1 }),
+    options,
     failures,
-    json: {
-      kind: 'memory',
-      date: new Date().toISOString(),
-      setup: describeSetup(pins, { ...options, rounds: 1 }),
-      options,
-      result,
-      samples,
-      rssGrowthAfter60sBytes: growth,
-      failures,
-    },
-  };
+    body: [
+      ...table(
+        ['t', 'RSS', 'peak RSS', 'req/s', 'CPU/request'],
+        samples.map((s) => [
+          `${s.seconds.toFixed(0)} s`,
+          fmtMb(s.rss),
+          fmtMb(s.hwm),
+          s.perSecond === undefined ? '(after warm-up)' : fmtInt(s.perSecond),
+          s.cpuPerRequest === undefined ? '-' : `${fmtInt(s.cpuPerRequest)} µs`,
+        ]),
+      ),
+      '',
+      `- requests: ${fmtInt(result.requests)} (${fmtInt(result.perSecond)}/s), p50 ${fmtMs(result.p50)}, p99 ${fmtMs(result.p99)}`,
+      `- RSS min / max: ${fmtMb(Math.min(...rss))} / ${fmtMb(Math.max(...rss))}; peak (VmHWM) ${fmtMb(samples.at(-1).hwm)} (goal < 150 MB)`,
+      `- RSS change from ~60 s to the end: ${fmtMb(growth)} (goal: flat)`,
+    ],
+    data: { result, samples, rssGrowthAfter60sBytes: growth },
+  });
 }
 
 async function main() {
