@@ -1,26 +1,11 @@
 // `npm run bench` (test/tools/bench.mjs) in its one-short-round form, against the built dist/
 // (`npm test` builds before jest), so the script does not rot. No figure is asserted: the bench's
 // figures are in the README's performance section and test-artifacts/bench.json.
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-
-const ROOT = join(__dirname, '..');
+import { runScript } from './support/run-script';
 
 describe('bench script (smoke)', () => {
   it('runs one short round, direct, through the BFF and through its peers, and prints its table', async () => {
-    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
-      (resolve) => {
-        execFile(
-          process.execPath,
-          [join(ROOT, 'test', 'tools', 'bench.mjs'), '--smoke'],
-          { cwd: ROOT, timeout: 90_000, killSignal: 'SIGKILL', maxBuffer: 4 * 1024 * 1024 },
-          (error, stdout, stderr) => {
-            const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
-            resolve({ code, stdout, stderr });
-          },
-        );
-      },
-    );
+    const run = await runScript('bench.mjs', ['--smoke'], 90_000);
     // stderr shown only when the script failed.
     expect({ code: run.code, stderr: run.code === 0 ? '' : run.stderr }).toEqual({
       code: 0,

@@ -1,30 +1,7 @@
 // The load and soak scripts (test/tools/load.mjs, test/tools/soak.mjs) in shortened form, against
 // the built dist/ (`npm test` builds before jest). The full runs are `npm run test:load` (30 s) and
 // `npm run test:soak` (100,000 requests); their figures are in the README's reliability section.
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-
-const ROOT = join(__dirname, '..');
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function runScript(script: string, args: string[], timeoutMs: number): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [join(ROOT, 'test', 'tools', script), ...args],
-      { cwd: ROOT, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 4 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
+import { runScript } from './support/run-script';
 
 /** The value column of a row of the printed Markdown table. */
 function row(stdout: string, name: string): string | undefined {
