@@ -3,6 +3,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { UpstreamOutcome } from '../upstream/upstream-error';
 
 export type BreakerState = 'closed' | 'half_open' | 'open';
+/** Seconds, 1 ms to 10 s (the upstream deadline's default); shared so request and upstream times line up. */
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
 
 /**
@@ -17,7 +19,7 @@ export class MetricsService {
     name: 'http_request_duration_seconds',
     help: 'Duration of HTTP requests served by the BFF, by route and status.',
     labelNames: ['method', 'route', 'status_code'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: DURATION_BUCKETS,
     registers: [this.registry],
   });
 
@@ -25,7 +27,7 @@ export class MetricsService {
     name: 'upstream_request_duration_seconds',
     help: 'Duration of upstream calls, by outcome.',
     labelNames: ['outcome'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: DURATION_BUCKETS,
     registers: [this.registry],
   });
 
