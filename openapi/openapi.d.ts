@@ -271,8 +271,8 @@ export interface components {
              */
             deletedAt: string | null;
         };
-        /** @description The preventive intervention has been created. */
-        CreatedInterventionResponseDto: {
+        /** @description An intervention as the upstream returns it, with the token it sends along. */
+        InterventionResponseDto: {
             data: components["schemas"]["InterventionDto"];
             /**
              * @description Token returned by the upstream.
@@ -360,7 +360,7 @@ export interface operations {
                      *       "token": "eyJhbGciOiJIUzI1NiJ9.e30.sig"
                      *     }
                      */
-                    "application/json": components["schemas"]["CreatedInterventionResponseDto"];
+                    "application/json": components["schemas"]["InterventionResponseDto"];
                 };
             };
             /** @description The body is not a JSON object, is malformed JSON, or fails validation (one entry per field in `errors`); or the Idempotency-Key is malformed, or missing while required. */

@@ -10,6 +10,7 @@ import { AppModule } from './app.module';
 import { answerClientError } from './common/client-error';
 import { AppConfig } from './config/app.config';
 import { AccessLog } from './observability/access-log';
+import { ProxiedRoutes } from './proxy/proxied-routes';
 import { createLogger } from './observability/logger';
 import { buildOpenApiDocument, setupSwagger } from './swagger/swagger';
 
@@ -104,13 +105,20 @@ export async function createApp(
     done();
   });
   app.get(AccessLog).register(fastify);
+  fastify.decorateRequest('forward', null);
 
   // Without allowed origins CORS adds nothing (no Access-Control-* header is ever sent), so the
   // plugin is not mounted: it would still run a hook on every request.
   if (config.corsOrigins.length > 0) {
+    const methods = new Set(
+      app
+        .get(ProxiedRoutes)
+        .list()
+        .map((route) => route.method),
+    );
     app.enableCors({
       origin: [...config.corsOrigins],
-      methods: ['POST'],
+      methods: [...methods],
       allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'Idempotency-Key'],
       exposedHeaders: [
         'X-Request-Id',

@@ -8,6 +8,7 @@ import { APP_CONFIG, AppConfigShape } from '../config/app.config';
 import { InjectRootLogger } from '../observability/observability.module';
 import { InjectRedis } from '../redis/redis.module';
 import { UpstreamError } from '../upstream/upstream-error';
+import type { UpstreamReply } from '../upstream/upstream.client';
 import {
   IdempotencyStore,
   IdempotencyStoreUnavailable,
@@ -44,9 +45,9 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** Of the validated body, so key order and whitespace in the raw bytes do not matter. */
-export function fingerprintOf(body: object): string {
-  return hash('sha256', canonicalJson(body), 'base64url');
+/** Of parsed values, so key order and whitespace in the raw bytes do not matter. */
+export function fingerprintOf(request: object): string {
+  return hash('sha256', canonicalJson(request), 'base64url');
 }
 
 export interface IdempotentRequest {
@@ -58,7 +59,7 @@ export interface IdempotentRequest {
 }
 
 export interface IdempotentResult {
-  readonly response: StoredResponse;
+  readonly response: UpstreamReply;
   readonly replayed: boolean;
 }
 
@@ -92,7 +93,7 @@ export class IdempotencyService {
 
   async execute(
     request: IdempotentRequest,
-    send: () => Promise<StoredResponse>,
+    send: () => Promise<UpstreamReply>,
   ): Promise<IdempotentResult> {
     const key = `idempotency:${request.caller}:${request.key}`;
     const claim = await this.guard(() => this.store.claim(key, request.fingerprint, this.lockMs));
@@ -116,7 +117,7 @@ export class IdempotencyService {
       return { response: existing.response, replayed: true };
     }
 
-    let response: StoredResponse;
+    let response: UpstreamReply;
     try {
       response = await send();
     } catch (error) {

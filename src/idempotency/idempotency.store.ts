@@ -1,12 +1,8 @@
 import type Redis from 'ioredis';
+import type { UpstreamReply } from '../upstream/upstream.client';
 
 /** A response as the caller got it, kept to replay it byte for byte. */
-export interface StoredResponse {
-  readonly status: number;
-  readonly contentType: string;
-  readonly body: string;
-  readonly headers: Readonly<Record<string, string>>;
-}
+export type StoredResponse = UpstreamReply;
 
 type Entry =
   | { readonly state: 'in_flight'; readonly fingerprint: string }

@@ -1,12 +1,9 @@
 import { Module } from '@nestjs/common';
-import { IdempotencyModule } from '../idempotency/idempotency.module';
-import { UpstreamModule } from '../upstream/upstream.module';
+import { ProxyModule } from '../proxy/proxy.module';
 import { InterventionsController } from './interventions.controller';
-import { InterventionsService } from './interventions.service';
 
 @Module({
-  imports: [UpstreamModule, IdempotencyModule],
+  imports: [ProxyModule],
   controllers: [InterventionsController],
-  providers: [InterventionsService],
 })
 export class InterventionsModule {}

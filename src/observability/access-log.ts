@@ -1,7 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { UpstreamCallRecord } from '../upstream/upstream.client';
 import { MetricsService } from './metrics.service';
+
+/** What the access line records of a request's upstream call; the upstream client fills it in. */
+export interface UpstreamCallRecord {
+  readonly outcome: string;
+  readonly status?: number;
+  readonly durationMs: number;
+}
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { UpstreamOutcome } from '../upstream/upstream-error';
 
 export type BreakerState = 'closed' | 'half_open' | 'open';
 /** Seconds, 1 ms to 10 s (the upstream deadline's default); shared so request and upstream times line up. */
@@ -25,8 +24,8 @@ export class MetricsService {
 
   private readonly upstreamDuration = new Histogram({
     name: 'upstream_request_duration_seconds',
-    help: 'Duration of upstream calls, by outcome.',
-    labelNames: ['outcome'] as const,
+    help: 'Duration of upstream calls, by operation (the route operationId) and outcome.',
+    labelNames: ['operation', 'outcome'] as const,
     buckets: DURATION_BUCKETS,
     registers: [this.registry],
   });
@@ -67,8 +66,11 @@ export class MetricsService {
     ).observe(seconds);
   }
 
-  observeUpstream(outcome: UpstreamOutcome, seconds: number): void {
-    this.child(`upstream ${outcome}`, () => this.upstreamDuration.labels(outcome)).observe(seconds);
+  /** Both labels are bounded: operations are the routes' operationIds, outcomes a fixed set. */
+  observeUpstream(operation: string, outcome: string, seconds: number): void {
+    this.child(`upstream ${operation} ${outcome}`, () =>
+      this.upstreamDuration.labels(operation, outcome),
+    ).observe(seconds);
   }
 
   private child(key: string, create: () => { observe(seconds: number): void }) {

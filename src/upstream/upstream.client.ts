@@ -6,6 +6,7 @@ import { Agent } from 'undici';
 import { APP_CONFIG, AppConfigShape } from '../config/app.config';
 import { SessionTokenService } from './session-token.service';
 import { undiciAdapter } from './undici.adapter';
+import type { UpstreamCallRecord } from '../observability/access-log';
 import { MetricsService } from '../observability/metrics.service';
 import { UpstreamBreaker } from './upstream-breaker';
 import {
@@ -17,21 +18,22 @@ import {
 
 /** What the caller gets back unchanged: a JSON answer of the upstream, 2xx or 4xx. */
 export interface UpstreamReply {
-  readonly outcome: 'ok' | 'upstream_4xx';
   readonly status: number;
   readonly contentType: string;
   readonly body: string;
   readonly headers: Readonly<Record<string, string>>;
 }
 
-/** What the access log and metrics record of one upstream call. */
-export interface UpstreamCallRecord {
-  readonly outcome: UpstreamOutcome;
-  readonly status?: number;
-  readonly durationMs: number;
+/** One call to the upstream: the path is the upstream's, below UPSTREAM_BASE_URL. */
+export interface UpstreamRequest {
+  readonly method: 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  readonly path: string;
+  readonly body: unknown;
 }
 
 export interface UpstreamCallContext {
+  /** The operationId of the route: a bounded label for metrics and spans. */
+  readonly operation: string;
   /** The caller's `Authorization` header, forwarded unchanged. */
   readonly authorization: string;
   readonly requestId: string;
@@ -64,7 +66,7 @@ function parsesAsJson(body: string, objectOnly: boolean): boolean {
 /**
  * The one owner of the upstream call: its headers, its total deadline, its transport
  * (an undici agent under @nestjs/axios) and the meaning of every way it can fail.
- * A POST creates a record, so it is never retried once it may have reached the upstream.
+ * A call may create or change a record, so it is never retried once it may have reached the upstream.
  */
 @Injectable()
 export class UpstreamClient implements OnApplicationShutdown {
@@ -100,14 +102,11 @@ export class UpstreamClient implements OnApplicationShutdown {
     await this.agent.close();
   }
 
-  async postJson(
-    path: string,
-    body: unknown,
-    context: UpstreamCallContext,
-  ): Promise<UpstreamReply> {
-    const data = JSON.stringify(body);
+  async request(call: UpstreamRequest, context: UpstreamCallContext): Promise<UpstreamReply> {
+    const data = JSON.stringify(call.body);
     const sessionToken = this.sessionToken.current();
-    const attempt = () => this.breaker.run(() => this.send(path, data, sessionToken, context));
+    const attempt = () =>
+      this.breaker.run(() => this.send(call.method, call.path, data, sessionToken, context));
     const started = performance.now();
     let outcome: UpstreamOutcome = 'invalid_response';
     let status: number | undefined;
@@ -121,7 +120,8 @@ export class UpstreamClient implements OnApplicationShutdown {
         if (!(error instanceof UpstreamError && error.failure.outcome === 'refused')) throw error;
         reply = await attempt();
       }
-      ({ outcome, status } = reply);
+      ({ status } = reply);
+      outcome = status < 300 ? 'ok' : 'upstream_4xx';
       return reply;
     } catch (error) {
       if (error instanceof UpstreamError) ({ outcome, upstreamStatus: status } = error.failure);
@@ -129,12 +129,13 @@ export class UpstreamClient implements OnApplicationShutdown {
     } finally {
       this.metrics.upstreamInFlight.dec();
       const durationMs = performance.now() - started;
-      this.metrics.observeUpstream(outcome, durationMs / 1000);
+      this.metrics.observeUpstream(context.operation, outcome, durationMs / 1000);
       context.report?.({ outcome, status, durationMs });
     }
   }
 
   private async send(
+    method: UpstreamRequest['method'],
     path: string,
     data: string,
     sessionToken: string,
@@ -158,7 +159,7 @@ export class UpstreamClient implements OnApplicationShutdown {
     let response: AxiosResponse<string>;
     try {
       response = await this.http.axiosRef.request<string>({
-        method: 'post',
+        method,
         url: this.basePath + path,
         data,
         headers: {
@@ -184,16 +185,10 @@ export class UpstreamClient implements OnApplicationShutdown {
     const contentType = String(headers['content-type'] ?? '');
     const isJson = JSON_CONTENT_TYPE.test(contentType);
     if (status >= 200 && status < 300 && isJson && parsesAsJson(data, true)) {
-      return { outcome: 'ok', status, contentType, body: data, headers: {} };
+      return { status, contentType, body: data, headers: {} };
     }
     if (status >= 400 && status < 500 && isJson && parsesAsJson(data, false)) {
-      return {
-        outcome: 'upstream_4xx',
-        status,
-        contentType,
-        body: data,
-        headers: backOffHeaders(headers),
-      };
+      return { status, contentType, body: data, headers: backOffHeaders(headers) };
     }
     throw new UpstreamError(this.failureOf(status, headers));
   }

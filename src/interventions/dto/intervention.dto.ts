@@ -182,8 +182,10 @@ export class InterventionDto {
   readonly deletedAt!: string | null;
 }
 
-@ApiSchema({ description: 'The preventive intervention has been created.' })
-export class CreatedInterventionResponseDto {
+@ApiSchema({
+  description: 'An intervention as the upstream returns it, with the token it sends along.',
+})
+export class InterventionResponseDto {
   @ApiProperty({ type: () => InterventionDto })
   readonly data!: InterventionDto;
 

@@ -1,0 +1,97 @@
+import {
+  applyDecorators,
+  CallHandler,
+  ExecutionContext,
+  Injectable,
+  NestInterceptor,
+  SetMetadata,
+  UseInterceptors,
+} from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { ApiHeader } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Observable } from 'rxjs';
+import { callerKey } from '../common/caller';
+import { ProblemException } from '../common/problem';
+import type { Forward } from '../proxy/forward';
+import {
+  fingerprintOf,
+  IDEMPOTENCY_KEY_PATTERN,
+  IdempotencyService,
+  parseIdempotencyKey,
+} from './idempotency.service';
+
+const IDEMPOTENT = 'bff:idempotent';
+
+/**
+ * Makes a proxied route honour `Idempotency-Key`: at most one upstream call per (caller, key),
+ * repeats answered from the stored result. Switched on per route by this metadata, the way
+ * CacheInterceptor reads @CacheKey.
+ */
+export function Idempotent(): MethodDecorator {
+  return applyDecorators(
+    SetMetadata(IDEMPOTENT, true),
+    UseInterceptors(IdempotencyInterceptor),
+    ApiHeader({
+      name: 'Idempotency-Key',
+      required: false,
+      description:
+        'Makes a retry safe: the first request with a key is sent upstream and its answer stored for ' +
+        '`IDEMPOTENCY_TTL_S` (24 h); a repeat with the same key and body gets that answer again ' +
+        '(`Idempotent-Replayed: true`) without a second create. Keys are scoped to the bearer token. ' +
+        'A quoted structured-field string (`"abc"`) is accepted too. Required when `IDEMPOTENCY_REQUIRED=true`.',
+      schema: {
+        type: 'string',
+        pattern: IDEMPOTENCY_KEY_PATTERN,
+        example: '8e03978e-40d5-43e8-bc93-6894a57f9324',
+      },
+    }),
+  );
+}
+
+@Injectable()
+export class IdempotencyInterceptor implements NestInterceptor {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly idempotency: IdempotencyService,
+  ) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    if (!this.reflector.get<boolean>(IDEMPOTENT, context.getHandler())) return next.handle();
+    const http = context.switchToHttp();
+    const request = http.getRequest<FastifyRequest>();
+    const reply = http.getResponse<FastifyReply>();
+    const forward = request.forward as Forward;
+    // Wrapped rather than checked here: the handler forwards only after the pipes accepted the
+    // body and the path parameters, so a malformed request never takes a key.
+    request.forward = async (upstreamRequest) => {
+      const key = parseIdempotencyKey(request.headers['idempotency-key']);
+      if (key === undefined) {
+        if (this.idempotency.required) {
+          throw new ProblemException('malformed-request', 'An Idempotency-Key header is required.');
+        }
+        return forward(upstreamRequest);
+      }
+      const { response, replayed } = await this.idempotency.execute(
+        {
+          caller: callerKey(request),
+          key,
+          // Of what the pipes accepted (they do not rewrite it) and of where it was sent: one key
+          // on /42 and on /43, or on two routes, is two different requests.
+          fingerprint: fingerprintOf({
+            method: request.method,
+            route: request.routeOptions.url,
+            params: request.params,
+            body: request.body,
+          }),
+          requestId: request.id,
+        },
+        // The retry collects this call's answer, so it runs to its end even if the caller leaves.
+        () => forward(upstreamRequest, { outliveCaller: true }),
+      );
+      if (replayed) void reply.header('Idempotent-Replayed', 'true');
+      return response;
+    };
+    return next.handle();
+  }
+}

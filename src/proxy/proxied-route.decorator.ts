@@ -1,0 +1,160 @@
+import {
+  applyDecorators,
+  HttpCode,
+  RequestMapping,
+  RequestMethod,
+  SetMetadata,
+  Type,
+  UseGuards,
+  UseInterceptors,
+} from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse } from '@nestjs/swagger';
+import { BearerAuthGuard } from '../common/bearer-auth.guard';
+import { Idempotent } from '../idempotency/idempotency.interceptor';
+import { ApiProblemResponse } from '../swagger/api-problem-response.decorator';
+import { PROXIED_ROUTE, ProxiedRouteMetadata } from './proxied-route.metadata';
+import { ProxyInterceptor } from './proxy.interceptor';
+
+export interface ProxiedRouteOptions extends ProxiedRouteMetadata {
+  readonly summary: string;
+  readonly description: string;
+  readonly body: { readonly type: Type<unknown>; readonly description: string };
+  /** The upstream's success answer, relayed unchanged. */
+  readonly success: {
+    readonly status: number;
+    readonly description: string;
+    readonly type: Type<unknown>;
+  };
+}
+
+const RETRY_AFTER = {
+  'Retry-After': {
+    description: 'Seconds to wait before trying again.',
+    schema: { type: 'integer' as const },
+  },
+};
+
+/** The answers every proxied route can give besides its own success and 400 example. */
+const SHARED_PROBLEMS = [
+  ApiProblemResponse({
+    status: 401,
+    kind: 'unauthorized',
+    description:
+      'No `Authorization: Bearer <token>` header, or not of that form. Nothing is sent upstream.',
+    detail: 'An Authorization header with a Bearer token is required.',
+    headers: {
+      'WWW-Authenticate': { description: 'Always `Bearer`.', schema: { type: 'string' } },
+    },
+  }),
+  ApiProblemResponse({
+    status: '4XX',
+    kind: 'upstream-rejected',
+    description:
+      "The upstream rejected the request: its status and its own JSON body are relayed unchanged (the example shows the problem sent when the upstream's body is not JSON). On 429, `Retry-After` and `RateLimit*` are passed on.",
+    detail: 'The upstream API rejected the request with status 403.',
+  }),
+  ApiProblemResponse({
+    status: 409,
+    kind: 'idempotency-key-in-use',
+    description:
+      'A request with the same Idempotency-Key is still in progress: retry after `Retry-After`.',
+    detail: 'A request with this Idempotency-Key is still in progress.',
+    headers: RETRY_AFTER,
+  }),
+  ApiProblemResponse({
+    status: 422,
+    kind: 'idempotency-key-reused',
+    description: 'The Idempotency-Key was already used by this caller with another request body.',
+    detail: 'This Idempotency-Key was used with another request body.',
+  }),
+  ApiProblemResponse({
+    status: 413,
+    kind: 'payload-too-large',
+    description: 'The body is larger than 16 KiB.',
+    detail: 'Request body is too large',
+  }),
+  ApiProblemResponse({
+    status: 415,
+    kind: 'unsupported-media-type',
+    description: 'The body is not sent as `Content-Type: application/json`.',
+    detail: 'Content-Type must be application/json.',
+  }),
+  ApiProblemResponse({
+    status: 429,
+    kind: 'too-many-requests',
+    description:
+      'More than `RATE_LIMIT_PER_MINUTE` requests from this caller (by bearer token, else address) in a minute.',
+    detail: 'More than 120 requests per 60 s; retry in 42 s.',
+    headers: {
+      ...RETRY_AFTER,
+      'RateLimit-Policy': {
+        description: 'The policy, e.g. `"per-caller";q=120;w=60`.',
+        schema: { type: 'string' },
+      },
+      RateLimit: {
+        description: 'What is left, e.g. `"per-caller";r=0;t=42`.',
+        schema: { type: 'string' },
+      },
+    },
+  }),
+  ApiProblemResponse({
+    status: 502,
+    kind: 'bad-gateway',
+    description:
+      'The upstream failed (5xx), could not be reached, closed the connection, or sent an invalid answer.',
+    detail: 'The upstream API failed with status 500.',
+  }),
+  ApiProblemResponse({
+    status: 503,
+    kind: 'upstream-unavailable',
+    description:
+      'The upstream cannot be used now: it answered 503 (its `Retry-After` is passed on), it is failing and ' +
+      'the circuit breaker is open, too many calls are in flight, the upstream session token has expired, ' +
+      'or an Idempotency-Key was sent while the shared idempotency store (Redis) is unreachable.',
+    detail: 'The upstream API is failing; requests are paused for a short while.',
+    headers: RETRY_AFTER,
+  }),
+  ApiProblemResponse({
+    status: 504,
+    kind: 'gateway-timeout',
+    description: 'The upstream did not answer within the deadline (`UPSTREAM_TIMEOUT_MS`).',
+    detail: 'The upstream API did not answer within 10000 ms.',
+  }),
+];
+
+/**
+ * A route that forwards to the upstream with the server-held session token. The handler takes
+ * `@Upstream() forward`, calls it once and returns what it resolves to; the bearer check,
+ * Idempotency-Key, the relay of the answer and the shared error documentation come from here.
+ * The route adds only its own documentation, e.g. its 400 example.
+ */
+export function ProxiedRoute(options: ProxiedRouteOptions): MethodDecorator {
+  const { method, path, operationId, summary, description, body, success } = options;
+  const metadata: ProxiedRouteMetadata = { method, path, operationId };
+  return applyDecorators(
+    RequestMapping({ path, method: RequestMethod[method] }),
+    // Nest's default before the relay sets the upstream's own status.
+    HttpCode(success.status),
+    SetMetadata(PROXIED_ROUTE, metadata),
+    UseGuards(BearerAuthGuard),
+    // Outermost first: the relay gives `forward` that idempotency then wraps.
+    UseInterceptors(ProxyInterceptor),
+    Idempotent(),
+    ApiBearerAuth(),
+    ApiOperation({ operationId, summary, description }),
+    ApiBody({ type: body.type, description: body.description }),
+    ApiResponse({
+      status: success.status,
+      description: success.description,
+      type: success.type,
+      headers: {
+        'Idempotent-Replayed': {
+          description:
+            '`true` when this is the stored answer to an earlier request with the same Idempotency-Key.',
+          schema: { type: 'string', enum: ['true'] },
+        },
+      },
+    }),
+    ...SHARED_PROBLEMS,
+  );
+}
