@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { LogController } from 'fastify';
@@ -52,6 +53,8 @@ function requestId(request: IncomingMessage): string {
 export interface CreateAppOptions {
   /** Where log lines go; stdout when absent. Tests capture them here. */
   readonly logDestination?: DestinationStream;
+  /** More feature modules; the tests add a second proxied route this way. */
+  readonly modules?: readonly Type[];
 }
 
 /** Builds the whole application, the same way for main, the tests and the OpenAPI generator. */
@@ -79,7 +82,7 @@ export async function createApp(
     clientErrorHandler: answerClientError,
   });
   const app = await NestFactory.create<NestFastifyApplication>(
-    AppModule.register(config, logger),
+    AppModule.register(config, logger, options.modules),
     adapter,
     {
       bodyParser: false,

@@ -1,4 +1,4 @@
-import { DynamicModule, Module, Provider } from '@nestjs/common';
+import { DynamicModule, Module, Provider, Type } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
@@ -18,7 +18,7 @@ import { REDIS, RedisModule } from './redis/redis.module';
 @Module({})
 export class AppModule {
   /** The configuration is validated before the app is built, so a bad one never gets this far. */
-  static register(config: AppConfig, logger: Logger): DynamicModule {
+  static register(config: AppConfig, logger: Logger, modules: readonly Type[] = []): DynamicModule {
     const rateLimited = config.rateLimitPerMinute > 0;
     const rateLimiting: Provider[] = rateLimited
       ? [{ provide: APP_GUARD, useClass: RateLimitGuard }]
@@ -50,6 +50,7 @@ export class AppModule {
         ObservabilityModule.forRoot(logger),
         HealthModule,
         InterventionsModule,
+        ...modules,
       ],
       providers: [
         { provide: APP_FILTER, useClass: ProblemFilter },

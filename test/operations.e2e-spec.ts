@@ -109,7 +109,9 @@ describe('metrics', () => {
       expect(text).toMatch(
         /^http_request_duration_seconds_count\{method="POST",route="\/interventions\/v2\/rs\/preventive\/routine",status_code="201"\} 1$/m,
       );
-      expect(text).toMatch(/^upstream_request_duration_seconds_count\{outcome="ok"\} 1$/m);
+      expect(text).toMatch(
+        /^upstream_request_duration_seconds_count\{operation="createPreventiveInterventionScheduled",outcome="ok"\} 1$/m,
+      );
       expect(text).toMatch(/^upstream_requests_in_flight 0$/m);
       expect(text).toMatch(/^upstream_circuit_breaker_state 0$/m);
       expect(text).toMatch(/^rate_limit_rejections_total 0$/m);

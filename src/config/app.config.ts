@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { applyDecorators } from '@nestjs/common';
 import { registerAs } from '@nestjs/config';
 import { Expose, plainToInstance, Transform, Type } from 'class-transformer';
 import {
@@ -13,6 +14,17 @@ import {
   Min,
   validateSync,
 } from 'class-validator';
+
+/** A whole number variable within [min, max]; the environment gives it as a string. */
+function IntegerVariable(min: number, max: number): PropertyDecorator {
+  return applyDecorators(
+    Expose(),
+    Type(() => Number),
+    IsInt(),
+    Min(min),
+    Max(max),
+  );
+}
 
 const toBoolean = ({ value }: { value: unknown }): unknown =>
   value === 'true' ? true : value === 'false' ? false : value;
@@ -29,32 +41,16 @@ export class EnvironmentVariables {
   @Expose() @IsOptional() @IsString() @IsNotEmpty() readonly UPSTREAM_SESSION_TOKEN?: string;
   @Expose() @IsOptional() @IsString() @IsNotEmpty() readonly UPSTREAM_SESSION_TOKEN_FILE?: string;
 
-  @Expose()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(300_000)
+  @IntegerVariable(1, 300_000)
   readonly UPSTREAM_TIMEOUT_MS: number = 10_000;
 
-  @Expose()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1024)
-  @Max(64 * 1024 * 1024)
+  @IntegerVariable(1024, 64 * 1024 * 1024)
   readonly UPSTREAM_MAX_RESPONSE_BYTES: number = 1024 * 1024;
 
-  @Expose()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(10_000)
+  @IntegerVariable(1, 10_000)
   readonly UPSTREAM_MAX_CONCURRENCY: number = 256;
 
-  @Expose()
-  @Type(() => Number)
-  @IsInt()
-  @Min(0)
-  @Max(65_535)
+  @IntegerVariable(0, 65_535)
   readonly PORT: number = 3000;
 
   @Expose() @IsString() @IsNotEmpty() readonly HOST: string = '0.0.0.0';
@@ -80,69 +76,33 @@ export class EnvironmentVariables {
   })
   readonly CORS_ORIGINS: string = '';
 
-  @Expose()
-  @Type(() => Number)
-  @IsInt()
-  @Min(0)
-  @Max(1_000_000)
+  @IntegerVariable(0, 1_000_000)
   readonly RATE_LIMIT_PER_MINUTE: number = 120;
 
-  @Expose()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(100)
+  @IntegerVariable(1, 100)
   readonly BREAKER_ERROR_THRESHOLD_PERCENT: number = 50;
 
-  @Expose()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(100_000)
+  @IntegerVariable(1, 100_000)
   readonly BREAKER_VOLUME_THRESHOLD: number = 20;
 
-  @Expose()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1000)
-  @Max(600_000)
+  @IntegerVariable(1000, 600_000)
   readonly BREAKER_WINDOW_MS: number = 10_000;
 
-  @Expose()
-  @Type(() => Number)
-  @IsInt()
-  @Min(100)
-  @Max(600_000)
+  @IntegerVariable(100, 600_000)
   readonly BREAKER_RESET_TIMEOUT_MS: number = 10_000;
 
-  @Expose()
-  @Type(() => Number)
-  @IsInt()
-  @Min(0)
-  @Max(30 * 24 * 3600)
+  @IntegerVariable(0, 30 * 24 * 3600)
   readonly SESSION_TOKEN_EXPIRY_WARN_S: number = 3600;
 
   /** Fallback poll of the token file: Kubernetes swaps secrets through symlinks that fs.watch can miss. */
-  @Expose()
-  @Type(() => Number)
-  @IsInt()
-  @Min(100)
-  @Max(600_000)
+  @IntegerVariable(100, 600_000)
   readonly SESSION_TOKEN_POLL_MS: number = 5000;
 
-  @Expose()
-  @Type(() => Number)
-  @IsInt()
-  @Min(0)
-  @Max(600_000)
+  @IntegerVariable(0, 600_000)
   readonly SHUTDOWN_GRACE_MS: number = 10_000;
 
   /** A client that has not sent its headers by then gets a 408 (slowloris). */
-  @Expose()
-  @Type(() => Number)
-  @IsInt()
-  @Min(100)
-  @Max(120_000)
+  @IntegerVariable(100, 120_000)
   readonly HTTP_HEADERS_TIMEOUT_MS: number = 10_000;
 
   /** Shared state for several replicas (idempotency keys, rate-limit counters); in-process when unset. */
@@ -154,11 +114,7 @@ export class EnvironmentVariables {
   )
   readonly REDIS_URL?: string;
 
-  @Expose()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(30 * 24 * 3600)
+  @IntegerVariable(1, 30 * 24 * 3600)
   readonly IDEMPOTENCY_TTL_S: number = 86_400;
 
   @Expose()
@@ -167,11 +123,7 @@ export class EnvironmentVariables {
   readonly IDEMPOTENCY_REQUIRED: boolean = false;
 
   /** Bound of the in-process store; the oldest keys go first. */
-  @Expose()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(10_000_000)
+  @IntegerVariable(1, 10_000_000)
   readonly IDEMPOTENCY_MAX_ENTRIES: number = 10_000;
 }
 

@@ -2,7 +2,6 @@ import { Body, Controller } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { Forward, Upstream } from '../proxy/forward';
 import { ProxiedRoute } from '../proxy/proxied-route.decorator';
-import { ApiProblemResponse } from '../swagger/api-problem-response.decorator';
 import type { UpstreamReply } from '../upstream/upstream.client';
 import { CreatePreventiveInterventionDto } from './dto/create-preventive-intervention.dto';
 import { InterventionResponseDto } from './dto/intervention.dto';
@@ -27,20 +26,14 @@ export class InterventionsController {
       description:
         'Contains the data needed to create a preventive intervention based on a routine.',
     },
+    invalidExample: [
+      { field: 'scheduledEnd', message: 'scheduledEnd must be later than scheduledStart' },
+    ],
     success: {
       status: 201,
       description: 'The preventive intervention has been created.',
       type: InterventionResponseDto,
     },
-  })
-  @ApiProblemResponse({
-    status: 400,
-    kind: 'validation-failed',
-    description:
-      'The body is not a JSON object, is malformed JSON, or fails validation (one entry per field in ' +
-      '`errors`); or the Idempotency-Key is malformed, or missing while required.',
-    detail: 'The request body is invalid.',
-    errors: [{ field: 'scheduledEnd', message: 'scheduledEnd must be later than scheduledStart' }],
   })
   create(
     @Body() dto: CreatePreventiveInterventionDto,

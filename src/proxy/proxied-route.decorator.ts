@@ -12,6 +12,7 @@ import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse } from '@nestjs/swagg
 import { BearerAuthGuard } from '../common/bearer-auth.guard';
 import { Idempotent } from '../idempotency/idempotency.interceptor';
 import { ApiProblemResponse } from '../swagger/api-problem-response.decorator';
+import type { FieldErrorDto } from '../swagger/problem.dto';
 import { PROXIED_ROUTE, ProxiedRouteMetadata } from './proxied-route.metadata';
 import { ProxyInterceptor } from './proxy.interceptor';
 
@@ -19,6 +20,8 @@ export interface ProxiedRouteOptions extends ProxiedRouteMetadata {
   readonly summary: string;
   readonly description: string;
   readonly body: { readonly type: Type<unknown>; readonly description: string };
+  /** The route's own example of a 400: which field fails and how. */
+  readonly invalidExample: readonly FieldErrorDto[];
   /** The upstream's success answer, relayed unchanged. */
   readonly success: {
     readonly status: number;
@@ -126,10 +129,13 @@ const SHARED_PROBLEMS = [
  * A route that forwards to the upstream with the server-held session token. The handler takes
  * `@Upstream() forward`, calls it once and returns what it resolves to; the bearer check,
  * Idempotency-Key, the relay of the answer and the shared error documentation come from here.
- * The route adds only its own documentation, e.g. its 400 example.
+ * The route gives only what is its own: path, operation, body, success answer and a 400 example.
  */
 export function ProxiedRoute(options: ProxiedRouteOptions): MethodDecorator {
   const { method, path, operationId, summary, description, body, success } = options;
+  const pathParameters = path.includes(':')
+    ? ' A path parameter that is not a positive integer in plain digits is reported the same way.'
+    : '';
   const metadata: ProxiedRouteMetadata = { method, path, operationId };
   return applyDecorators(
     RequestMapping({ path, method: RequestMethod[method] }),
@@ -154,6 +160,16 @@ export function ProxiedRoute(options: ProxiedRouteOptions): MethodDecorator {
           schema: { type: 'string', enum: ['true'] },
         },
       },
+    }),
+    ApiProblemResponse({
+      status: 400,
+      kind: 'validation-failed',
+      description:
+        'The body is not a JSON object, is malformed JSON, or fails validation (one entry per field in ' +
+        '`errors`); or the Idempotency-Key is malformed, or missing while required.' +
+        pathParameters,
+      detail: 'The request body is invalid.',
+      errors: options.invalidExample,
     }),
     ...SHARED_PROBLEMS,
   );

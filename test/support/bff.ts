@@ -1,3 +1,4 @@
+import type { Type } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from '../../src/app.factory';
 import { loadAppConfig } from '../../src/config/app.config';
@@ -23,6 +24,7 @@ export interface RunningBff {
 export async function startBff(
   env: Record<string, string>,
   logs?: LogCapture,
+  modules: readonly Type[] = [],
 ): Promise<RunningBff> {
   const config = loadAppConfig({
     RATE_LIMIT_PER_MINUTE: '0',
@@ -31,7 +33,7 @@ export async function startBff(
     LOG_LEVEL: logs ? 'info' : 'silent',
     ...env,
   });
-  const app = await createApp(config, { logDestination: logs });
+  const app = await createApp(config, { logDestination: logs, modules });
   await app.listen({ port: 0, host: '127.0.0.1' });
   return {
     app,
