@@ -10,7 +10,7 @@ import {
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse } from '@nestjs/swagger';
 import { BearerAuthGuard } from '../common/bearer-auth.guard';
-import { Idempotent } from '../idempotency/idempotency.interceptor';
+import { Idempotent } from './idempotency.interceptor';
 import { ApiProblemResponse } from '../swagger/api-problem-response.decorator';
 import type { FieldErrorDto } from '../swagger/problem.dto';
 import { PROXIED_ROUTE, ProxiedRouteMetadata } from './proxied-route.metadata';

@@ -13,13 +13,13 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Observable } from 'rxjs';
 import { callerKey } from '../common/caller';
 import { ProblemException } from '../common/problem';
-import type { Forward } from '../proxy/forward';
+import type { Forward } from './forward';
 import {
   fingerprintOf,
   IDEMPOTENCY_KEY_PATTERN,
   IdempotencyService,
   parseIdempotencyKey,
-} from './idempotency.service';
+} from '../idempotency/idempotency.service';
 
 const IDEMPOTENT = 'bff:idempotent';
 
