@@ -1,6 +1,6 @@
-// `npm run bench` (test/tools/bench.mjs) in its one-short-round form, against the built dist/
+// `npm run bench` (scripts/bench.mjs) in its one-short-round form, against the built dist/
 // (`npm test` builds before jest), so the script does not rot. No figure is asserted: the bench's
-// figures are in the README's performance section and test-artifacts/bench.json.
+// figures are in docs/performance.md and test-artifacts/bench.json.
 import { runScript } from './support/run-script';
 
 describe('bench script (smoke)', () => {

@@ -5,7 +5,7 @@ import { CALLER_TOKEN, ROUTE } from './support/bff';
 import { UPSTREAM_DOCUMENT, usePrismAndBff } from './support/prism';
 
 /**
- * The BFF against a real mock of the upstream (Prism serving openapi/upstream.openapi.yaml).
+ * The BFF against a real mock of the upstream (Prism serving openapi/vendor/upstream.openapi.yaml).
  * Prism validates every request against the contract: a missing or malformed header or body
  * gets 400 (401 without Authorization) instead of the documented 201 example. A 201 through
  * the BFF therefore proves the request the BFF forwards satisfies the upstream contract.

@@ -1,7 +1,7 @@
 /**
- * The README's example of calling the BFF from a frontend, typed by the types generated from the
+ * The example (docs/architecture.md) of calling the BFF from a frontend, typed by the types generated from the
  * BFF's OpenAPI document (openapi/openapi.d.ts, `npm run openapi`). The body of this function is
- * the README's five lines; test/openapi-types.e2e-spec.ts type-checks this file so it cannot rot.
+ * the documented lines; test/openapi-types.e2e-spec.ts type-checks this file so it cannot rot.
  */
 import createClient from 'openapi-fetch';
 import type { paths } from '../openapi/openapi';

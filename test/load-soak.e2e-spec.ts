@@ -1,6 +1,6 @@
-// The load and soak scripts (test/tools/load.mjs, test/tools/soak.mjs) in shortened form, against
+// The load and soak scripts (scripts/load.mjs, scripts/soak.mjs) in shortened form, against
 // the built dist/ (`npm test` builds before jest). The full runs are `npm run test:load` (30 s) and
-// `npm run test:soak` (100,000 requests); their figures are in the README's reliability section.
+// `npm run test:soak` (100,000 requests); their figures are in docs/reliability.md.
 import { runScript } from './support/run-script';
 
 /** The value column of a row of the printed Markdown table. */

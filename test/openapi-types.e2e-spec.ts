@@ -1,6 +1,6 @@
 /**
  * Typed access for frontends: openapi/openapi.d.ts is what openapi-typescript generates from the
- * committed openapi/openapi.json (drift check), and the README's example (test/frontend-example.ts)
+ * committed openapi/openapi.json (drift check), and the documented example (test/frontend-example.ts)
  * type-checks against it, strictly, as a frontend project would compile it.
  */
 import { execFileSync } from 'node:child_process';
@@ -96,7 +96,7 @@ function variant(from: string, to: string): (source: string) => string {
 
 const ENUM = /not assignable to type '[012] \| [012] \| [012]'/;
 
-describe('the README frontend example (test/frontend-example.ts)', () => {
+describe('the documented frontend example (test/frontend-example.ts)', () => {
   it('type-checks against the generated types with zero diagnostics', () => {
     expect(typeCheck()).toEqual([]);
   });

@@ -9,7 +9,7 @@ import { generateOpenApiJson } from '../src/swagger/generate';
 
 const ROOT = resolve(__dirname, '..');
 const COMMITTED = join(ROOT, 'openapi', 'openapi.json');
-const UPSTREAM_CONTRACT = join(ROOT, 'openapi', 'upstream.openapi.yaml');
+const UPSTREAM_CONTRACT = join(ROOT, 'openapi', 'vendor', 'upstream.openapi.yaml');
 const ROUTE = '/interventions/v2/rs/preventive/routine';
 const PROBLEM_JSON = 'application/problem+json';
 

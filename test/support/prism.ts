@@ -5,7 +5,14 @@ import { freePort } from './free-port';
 import { RunningBff, startBff } from './bff';
 
 /** The upstream contract Prism serves: the same document as `npm run demo` and docker-compose. */
-export const UPSTREAM_DOCUMENT = join(__dirname, '..', '..', 'openapi', 'upstream.openapi.yaml');
+export const UPSTREAM_DOCUMENT = join(
+  __dirname,
+  '..',
+  '..',
+  'openapi',
+  'vendor',
+  'upstream.openapi.yaml',
+);
 const READY_LINE = 'Prism is listening on';
 const READY_TIMEOUT_MS = 20_000;
 const STOP_GRACE_MS = 5_000;

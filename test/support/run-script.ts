@@ -9,12 +9,12 @@ export interface ScriptRun {
   readonly stderr: string;
 }
 
-/** Runs a script of test/tools with node from the project root; killed after `timeoutMs`. */
+/** Runs a script of scripts/ with node from the project root; killed after `timeoutMs`. */
 export function runScript(script: string, args: string[], timeoutMs: number): Promise<ScriptRun> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [join(ROOT, 'test', 'tools', script), ...args],
+      [join(ROOT, 'scripts', script), ...args],
       { cwd: ROOT, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 4 * 1024 * 1024 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;

@@ -1,6 +1,6 @@
 // Bench peer: a hand-tuned Node proxy, the "fastify + @fastify/reply-from" row. Fastify
 // parses the JSON body and reply-from sends it upstream over undici and streams the answer back.
-//   UPSTREAM_BASE_URL=http://127.0.0.1:4010 PORT=3001 node test/tools/peers/fastify-reply-from.mjs
+//   UPSTREAM_BASE_URL=http://127.0.0.1:4010 PORT=3001 node scripts/peers/fastify-reply-from.mjs
 import replyFrom from '@fastify/reply-from';
 import Fastify from 'fastify';
 

@@ -2,16 +2,16 @@
 // answers 201 with the full intervention body is measured directly, then through the built BFF
 // (`node dist/main.js`) in production mode with every feature on (validation, info-level access
 // logs, metrics, rate limiting, circuit breaker), and through two peers from the issue's table
-// (test/tools/peers: a minimal NestJS + @nestjs/axios proxy, fastify + @fastify/reply-from), with
+// (scripts/peers: a minimal NestJS + @nestjs/axios proxy, fastify + @fastify/reply-from), with
 // autocannon at 1 and at 50 connections, after a warm-up, interleaving all of them over several
 // rounds so machine drift hits each. This machine's speed drifts by ±25% from minute to minute, so
 // the BFF is also reported as a ratio to each peer in the same round. Prints a Markdown table and writes test-artifacts/bench.json. Any error, timeout or non-2xx
 // answer during a run fails the bench (exit 1). No figure is asserted: the goals are reported.
 //
-//   node test/tools/bench.mjs [--duration 10] [--rounds 3]      the comparison
-//   node test/tools/bench.mjs --smoke                           one short round (npm test)
-//   node test/tools/bench.mjs --upstream-errors 30              30% of upstream answers are 500
-//   node test/tools/bench.mjs --connections 100 --duration 300  memory: RSS every 10 s
+//   node scripts/bench.mjs [--duration 10] [--rounds 3]      the comparison
+//   node scripts/bench.mjs --smoke                           one short round (npm test)
+//   node scripts/bench.mjs --upstream-errors 30              30% of upstream answers are 500
+//   node scripts/bench.mjs --connections 100 --duration 300  memory: RSS every 10 s
 //
 // CPU per request is a server process's whole CPU (user + system, all threads: what
 // `process.cpuUsage()` reports), read from /proc/<pid>/stat around each run, divided by the
@@ -32,7 +32,7 @@ import {
   startStub,
 } from './load.mjs';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 // BENCH_BFF_MAIN measures another build, e.g. an older commit's in a git worktree.
 const BFF_MAIN = process.env.BENCH_BFF_MAIN ?? join(ROOT, 'dist', 'main.js');
 const ARTIFACTS = join(ROOT, 'test-artifacts');
@@ -143,15 +143,15 @@ function startBff(upstreamUrl, cpu) {
   });
 }
 
-/** The peers of the issue's table, measured in the same rounds as the BFF (test/tools/peers). */
+/** The peers of the issue's table, measured in the same rounds as the BFF (scripts/peers). */
 const PEERS = {
   'nest-minimal': {
     label: 'peer: NestJS + @nestjs/axios, nothing else',
-    script: join(ROOT, 'test', 'tools', 'peers', 'nest-minimal.mjs'),
+    script: join(ROOT, 'scripts', 'peers', 'nest-minimal.mjs'),
   },
   'reply-from': {
     label: 'peer: fastify + @fastify/reply-from',
-    script: join(ROOT, 'test', 'tools', 'peers', 'fastify-reply-from.mjs'),
+    script: join(ROOT, 'scripts', 'peers', 'fastify-reply-from.mjs'),
   },
 };
 

@@ -3,7 +3,7 @@
 // no validation, guards, logs, metrics, breaker or deadline. The issue's "NestJS on Fastify +
 // @nestjs/axios with an undici-backed axios adapter" row. Plain JavaScript with the decorators
 // applied by hand, so the bench needs no build step for it. Needs `npm run build` (the adapter).
-//   UPSTREAM_BASE_URL=http://127.0.0.1:4010 PORT=3001 node test/tools/peers/nest-minimal.mjs
+//   UPSTREAM_BASE_URL=http://127.0.0.1:4010 PORT=3001 node scripts/peers/nest-minimal.mjs
 import 'reflect-metadata';
 import { HttpService } from '@nestjs/axios';
 import { Body, Controller, Get, Inject, Injectable, Module, Post, Res } from '@nestjs/common';
@@ -11,7 +11,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Axios } from 'axios';
 import { Agent } from 'undici';
-import { undiciAdapter } from '../../../dist/upstream/undici.adapter.js';
+import { undiciAdapter } from '../../dist/upstream/undici.adapter.js';
 
 const ROUTE = '/interventions/v2/rs/preventive/routine';
 const upstream = new URL(process.env.UPSTREAM_BASE_URL);

@@ -1,11 +1,11 @@
 // Self time of a V8 .cpuprofile, by function and by package: what to cut next.
-//   BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" node test/tools/bench.mjs --rounds 1
-//   node test/tools/profile-top.mjs /tmp/prof/CPU.*.cpuprofile [top N]
+//   BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" node scripts/bench.mjs --rounds 1
+//   node scripts/profile-top.mjs /tmp/prof/CPU.*.cpuprofile [top N]
 import { readFileSync } from 'node:fs';
 
 const [file, top = '30'] = process.argv.slice(2);
 if (!file) {
-  console.error('usage: node test/tools/profile-top.mjs <file.cpuprofile> [top N]');
+  console.error('usage: node scripts/profile-top.mjs <file.cpuprofile> [top N]');
   process.exit(2);
 }
 const profile = JSON.parse(readFileSync(file, 'utf8'));

@@ -3,9 +3,9 @@
 // answers 201 and counts creates. Prints a table and exits non-zero when a bound is broken:
 // any error or timeout, any non-2xx answer, or a stub create count different from the BFF's 201s.
 //
-//   node test/tools/load.mjs [--duration 30] [--connections 100] [--rate-limit 0]
+//   node scripts/load.mjs [--duration 30] [--connections 100] [--rate-limit 0]
 //
-// Also the shared plumbing of test/tools/soak.mjs (stub, BFF child, metrics, tables).
+// Also the shared plumbing of scripts/soak.mjs (stub, BFF child, metrics, tables).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 
-export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const BFF_MAIN = join(ROOT, 'dist', 'main.js');
 export const ROUTE = '/interventions/v2/rs/preventive/routine';
 export const SESSION_TOKEN = 'x';

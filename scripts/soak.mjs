@@ -10,7 +10,7 @@
 // documented statuses (201, 429, 502, 503, 504) or never comes, or when heap after GC or active
 // handles grow over the second half of the run by more than the bounds below.
 //
-//   node test/tools/soak.mjs [--requests 100000] [--connections 100] [--seed 1]
+//   node scripts/soak.mjs [--requests 100000] [--connections 100] [--seed 1]
 import { readFileSync } from 'node:fs';
 import { WebSocket } from 'undici';
 import {

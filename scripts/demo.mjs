@@ -1,4 +1,4 @@
-// `npm run demo`: the mock upstream (Prism serving openapi/upstream.openapi.yaml) and the built BFF
+// `npm run demo`: the mock upstream (Prism serving openapi/vendor/upstream.openapi.yaml) and the built BFF
 // pointed at it, so Swagger UI's "Try it out" answers 201 without any real upstream.
 // Ctrl-C (or SIGTERM) stops both; if either one dies, the other is stopped and this exits non-zero.
 import { spawn } from 'node:child_process';
@@ -7,14 +7,14 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const prismCli = join(
   dirname(require.resolve('@stoplight/prism-cli/package.json')),
   'dist',
   'index.js',
 );
-const upstreamDocument = join(root, 'openapi', 'upstream.openapi.yaml');
+const upstreamDocument = join(root, 'openapi', 'vendor', 'upstream.openapi.yaml');
 const bffMain = join(root, 'dist', 'main.js');
 
 const prismPort = process.env.PRISM_PORT ?? '4010';
