@@ -4,6 +4,7 @@ import type { Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { LogController } from 'fastify';
+import type { FastifyChildLoggerFactory } from 'fastify/types/logger';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
@@ -13,6 +14,7 @@ import { AppConfig } from './config/app.config';
 import { AccessLog } from './observability/access-log';
 import { ProxiedRoutes } from './proxy/proxied-routes';
 import { createLogger } from './observability/logger';
+import { Tracing } from './observability/tracing';
 import { buildOpenApiDocument, setupSwagger } from './swagger/swagger';
 
 export const BODY_LIMIT_BYTES = 16 * 1024;
@@ -63,8 +65,15 @@ export async function createApp(
   options: CreateAppOptions = {},
 ): Promise<NestFastifyApplication> {
   const logger = createLogger(config, options.logDestination);
+  const tracing = new Tracing(config.tracing);
   const adapter = new FastifyAdapter({
     loggerInstance: logger,
+    // Where Fastify makes each request's logger: the trace starts here, so that every line of the
+    // request carries its ids.
+    childLoggerFactory: ((parent, bindings, childOptions, raw) => {
+      const { traceId, spanId } = tracing.start(raw);
+      return parent.child({ ...bindings, trace_id: traceId, span_id: spanId }, childOptions);
+    }) satisfies FastifyChildLoggerFactory,
     // The access log below writes one line per request instead of Fastify's two.
     logController: new LogController({
       disableRequestLogging: true,
@@ -82,7 +91,7 @@ export async function createApp(
     clientErrorHandler: answerClientError,
   });
   const app = await NestFactory.create<NestFastifyApplication>(
-    AppModule.register(config, logger, options.modules),
+    AppModule.register(config, logger, tracing, options.modules),
     adapter,
     {
       bodyParser: false,

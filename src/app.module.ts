@@ -13,12 +13,18 @@ import { AppConfig, appConfig } from './config/app.config';
 import { HealthModule } from './health/health.module';
 import { InterventionsModule } from './interventions/interventions.module';
 import { ObservabilityModule } from './observability/observability.module';
+import { Tracing } from './observability/tracing';
 import { REDIS, RedisModule } from './redis/redis.module';
 
 @Module({})
 export class AppModule {
   /** The configuration is validated before the app is built, so a bad one never gets this far. */
-  static register(config: AppConfig, logger: Logger, modules: readonly Type[] = []): DynamicModule {
+  static register(
+    config: AppConfig,
+    logger: Logger,
+    tracing: Tracing,
+    modules: readonly Type[] = [],
+  ): DynamicModule {
     const rateLimited = config.rateLimitPerMinute > 0;
     const rateLimiting: Provider[] = rateLimited
       ? [{ provide: APP_GUARD, useClass: RateLimitGuard }]
@@ -47,7 +53,7 @@ export class AppModule {
             storage: new SharedThrottlerStorage(redis),
           }),
         }),
-        ObservabilityModule.forRoot(logger),
+        ObservabilityModule.forRoot(logger, tracing),
         HealthModule,
         InterventionsModule,
         ...modules,

@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AccessLog, CLIENT_CLOSED_REQUEST } from '../observability/access-log';
+import { traceOf } from '../observability/tracing';
 import { PROBLEM_CONTENT_TYPE, PROBLEMS, ProblemException, ProblemKind } from './problem';
 
 /** The kind for an HttpException that Fastify or Nest raised with only a status. */
@@ -48,6 +49,9 @@ export class ProblemFilter implements ExceptionFilter {
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
     const problem = toProblemException(exception);
+    const trace = traceOf(request.raw);
+    // What the caller was told, on the server span: a 401, a 429 or a validation failure by name.
+    trace.span?.setAttribute('bff.problem', problem.problem.type);
     if (!(exception instanceof HttpException)) {
       const error = exception instanceof Error ? exception : new Error(String(exception));
       request.log.error(
@@ -65,6 +69,6 @@ export class ProblemFilter implements ExceptionFilter {
       .status(problem.problem.status)
       .headers(problem.headers)
       .type(PROBLEM_CONTENT_TYPE)
-      .send(JSON.stringify({ ...problem.problem, requestId: request.id }));
+      .send(JSON.stringify({ ...problem.problem, requestId: request.id, traceId: trace.traceId }));
   }
 }

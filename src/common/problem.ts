@@ -12,6 +12,8 @@ export interface Problem {
   readonly status: number;
   readonly detail: string;
   readonly requestId?: string;
+  /** The W3C trace id of the request, to find it in the tracing backend. */
+  readonly traceId?: string;
   readonly errors?: readonly FieldError[];
 }
 

@@ -6,6 +6,7 @@ import {
   IsIn,
   IsInt,
   IsNotEmpty,
+  IsNumber,
   IsOptional,
   IsString,
   IsUrl,
@@ -28,6 +29,16 @@ function IntegerVariable(min: number, max: number): PropertyDecorator {
 
 const toBoolean = ({ value }: { value: unknown }): unknown =>
   value === 'true' ? true : value === 'false' ? false : value;
+
+const OTLP_URL = { protocols: ['http', 'https'], require_protocol: true, require_tld: false };
+const SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
 
 /** The environment this service reads, one property per variable; anything else is ignored. */
 export class EnvironmentVariables {
@@ -122,6 +133,47 @@ export class EnvironmentVariables {
   @IsIn([true, false], { message: '$property must be true or false' })
   readonly IDEMPOTENCY_REQUIRED: boolean = false;
 
+  // OpenTelemetry's own variables (https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/).
+  @Expose()
+  @Transform(toBoolean)
+  @IsIn([true, false], { message: '$property must be true or false' })
+  readonly OTEL_SDK_DISABLED: boolean = false;
+
+  @Expose() @IsString() @IsNotEmpty() readonly OTEL_SERVICE_NAME: string = 'interventions-bff';
+
+  /** Comma-separated key=value pairs, percent-encoded values. */
+  @Expose() @IsOptional() @IsString() readonly OTEL_RESOURCE_ATTRIBUTES?: string;
+
+  /** Base URL: `/v1/traces` is appended. Traces are exported only when this or the next is set. */
+  @Expose()
+  @IsOptional()
+  @IsUrl(OTLP_URL, { message: '$property must be an http:// or https:// URL' })
+  readonly OTEL_EXPORTER_OTLP_ENDPOINT?: string;
+
+  /** The full URL of the traces endpoint, used as is. */
+  @Expose()
+  @IsOptional()
+  @IsUrl(OTLP_URL, { message: '$property must be an http:// or https:// URL' })
+  readonly OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string;
+
+  @Expose()
+  @IsIn(['http/protobuf', 'http/json'], {
+    message: '$property must be http/protobuf or http/json (grpc is not supported)',
+  })
+  readonly OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' | 'http/json' = 'http/protobuf';
+
+  @Expose()
+  @IsIn(SAMPLERS)
+  readonly OTEL_TRACES_SAMPLER: (typeof SAMPLERS)[number] = 'parentbased_always_on';
+
+  /** The ratio of the traceidratio samplers, 0 to 1. */
+  @Expose()
+  @Type(() => Number)
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(1)
+  readonly OTEL_TRACES_SAMPLER_ARG: number = 1;
+
   /** Bound of the in-process store; the oldest keys go first. */
   @IntegerVariable(1, 10_000_000)
   readonly IDEMPOTENCY_MAX_ENTRIES: number = 10_000;
@@ -143,6 +195,15 @@ export interface AppConfig {
     readonly ttlSeconds: number;
     readonly required: boolean;
     readonly maxEntries: number;
+  };
+  /** Spans are exported only when `tracesUrl` is set; trace context is propagated always. */
+  readonly tracing: {
+    readonly tracesUrl?: string;
+    readonly protocol: 'http/protobuf' | 'http/json';
+    readonly sampler: EnvironmentVariables['OTEL_TRACES_SAMPLER'];
+    readonly samplerRatio: number;
+    readonly serviceName: string;
+    readonly resourceAttributes: string;
   };
   readonly breaker: {
     readonly errorThresholdPercentage: number;
@@ -196,6 +257,12 @@ function tokenSourceProblems(env: EnvironmentVariables): string[] {
   }
 }
 
+function tracesUrl(env: EnvironmentVariables): string | undefined {
+  if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  return base === undefined ? undefined : `${base.replace(/\/+$/, '')}/v1/traces`;
+}
+
 /**
  * Validates the environment and builds the typed configuration.
  * Messages name the variable, never its value: the token must not reach a terminal or a log.
@@ -226,6 +293,14 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
       ttlSeconds: env.IDEMPOTENCY_TTL_S,
       required: env.IDEMPOTENCY_REQUIRED,
       maxEntries: env.IDEMPOTENCY_MAX_ENTRIES,
+    },
+    tracing: {
+      tracesUrl: env.OTEL_SDK_DISABLED ? undefined : tracesUrl(env),
+      protocol: env.OTEL_EXPORTER_OTLP_PROTOCOL,
+      sampler: env.OTEL_TRACES_SAMPLER,
+      samplerRatio: env.OTEL_TRACES_SAMPLER_ARG,
+      serviceName: env.OTEL_SERVICE_NAME,
+      resourceAttributes: env.OTEL_RESOURCE_ATTRIBUTES ?? '',
     },
     breaker: {
       errorThresholdPercentage: env.BREAKER_ERROR_THRESHOLD_PERCENT,

@@ -56,6 +56,7 @@ export interface IdempotentRequest {
   readonly key: string;
   readonly fingerprint: string;
   readonly requestId: string;
+  readonly traceId: string;
 }
 
 export interface IdempotentResult {
@@ -126,7 +127,11 @@ export class IdempotencyService {
         await this.completeOrLog(key, request, {
           status: error.problem.status,
           contentType: PROBLEM_CONTENT_TYPE,
-          body: JSON.stringify({ ...error.problem, requestId: request.requestId }),
+          body: JSON.stringify({
+            ...error.problem,
+            requestId: request.requestId,
+            traceId: request.traceId,
+          }),
           headers: error.headers,
         });
       } else {

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MetricsService } from './metrics.service';
+import { traceOf, Tracing } from './tracing';
 
 /** What the access line records of a request's upstream call; the upstream client fills it in. */
 export interface UpstreamCallRecord {
@@ -24,7 +25,10 @@ const round = (ms: number) => Math.round(ms * 100) / 100;
 /** One access line and one histogram observation per request. */
 @Injectable()
 export class AccessLog {
-  constructor(private readonly metrics: MetricsService) {}
+  constructor(
+    private readonly metrics: MetricsService,
+    private readonly tracing: Tracing,
+  ) {}
 
   register(fastify: FastifyInstance): void {
     fastify.decorateRequest('upstreamCall', null);
@@ -40,6 +44,16 @@ export class AccessLog {
     const durationMs = reply.elapsedTime;
     const upstream = request.upstreamCall;
     this.metrics.observeRequest(request.method, route, status, durationMs / 1000);
+    const trace = traceOf(request.raw);
+    if (trace.span) {
+      this.tracing.end(trace, route, status, {
+        'http.request.method': request.method,
+        'url.scheme': request.protocol,
+        'client.address': request.ip,
+        'server.address': request.hostname,
+        ...(request.port !== null && { 'server.port': request.port }),
+      });
+    }
     request.log.info(
       {
         method: request.method,

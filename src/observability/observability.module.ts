@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import { AccessLog } from './access-log';
 import { MetricsController } from './metrics.controller';
 import { MetricsService } from './metrics.service';
+import { Tracing } from './tracing';
+import { TracingShutdown } from './tracing-shutdown';
 
 const ROOT_LOGGER = Symbol('ROOT_LOGGER');
 
@@ -16,12 +18,18 @@ export const InjectRootLogger = () => Inject(ROOT_LOGGER);
 @Global()
 @Module({})
 export class ObservabilityModule {
-  static forRoot(logger: Logger): DynamicModule {
+  static forRoot(logger: Logger, tracing: Tracing): DynamicModule {
     return {
       module: ObservabilityModule,
       controllers: [MetricsController],
-      providers: [MetricsService, AccessLog, { provide: ROOT_LOGGER, useValue: logger }],
-      exports: [MetricsService, AccessLog, ROOT_LOGGER],
+      providers: [
+        MetricsService,
+        AccessLog,
+        TracingShutdown,
+        { provide: ROOT_LOGGER, useValue: logger },
+        { provide: Tracing, useValue: tracing },
+      ],
+      exports: [MetricsService, AccessLog, ROOT_LOGGER, Tracing],
     };
   }
 }

@@ -13,6 +13,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Observable } from 'rxjs';
 import { callerKey } from '../common/caller';
 import { ProblemException } from '../common/problem';
+import { traceOf } from '../observability/tracing';
 import type { Forward } from './forward';
 import {
   fingerprintOf,
@@ -85,11 +86,15 @@ export class IdempotencyInterceptor implements NestInterceptor {
             body: request.body,
           }),
           requestId: request.id,
+          traceId: traceOf(request.raw).traceId,
         },
         // The retry collects this call's answer, so it runs to its end even if the caller leaves.
         () => forward(upstreamRequest, { outliveCaller: true }),
       );
-      if (replayed) void reply.header('Idempotent-Replayed', 'true');
+      if (replayed) {
+        void reply.header('Idempotent-Replayed', 'true');
+        traceOf(request.raw).span?.setAttribute('bff.idempotent_replayed', true);
+      }
       return response;
     };
     return next.handle();

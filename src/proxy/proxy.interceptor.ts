@@ -3,6 +3,7 @@ import { Reflector } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { map, Observable } from 'rxjs';
 import { whenCallerLeaves } from '../common/caller-abort';
+import { traceOf } from '../observability/tracing';
 import { UpstreamClient, UpstreamReply } from '../upstream/upstream.client';
 import { PROXIED_ROUTE, ProxiedRouteMetadata } from './proxied-route.metadata';
 
@@ -32,6 +33,7 @@ export class ProxyInterceptor implements NestInterceptor {
         // The bearer guard ran before: the header is there and well formed.
         authorization: request.headers.authorization as string,
         requestId: request.id,
+        trace: traceOf(request.raw),
         report: (call) => (request.upstreamCall = call),
         whenCallerLeaves: outliveCaller ? undefined : whenCallerLeaves(reply),
       });

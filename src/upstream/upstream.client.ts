@@ -8,6 +8,7 @@ import { SessionTokenService } from './session-token.service';
 import { undiciAdapter } from './undici.adapter';
 import type { UpstreamCallRecord } from '../observability/access-log';
 import { MetricsService } from '../observability/metrics.service';
+import { ClientTrace, RequestTrace, Tracing } from '../observability/tracing';
 import { UpstreamBreaker } from './upstream-breaker';
 import {
   classifyTransportError,
@@ -37,6 +38,8 @@ export interface UpstreamCallContext {
   /** The caller's `Authorization` header, forwarded unchanged. */
   readonly authorization: string;
   readonly requestId: string;
+  /** Each attempt is a client span of this trace, and sends its `traceparent`. */
+  readonly trace: RequestTrace;
   /** Registers the abort of the upstream call for when the caller goes away. */
   readonly whenCallerLeaves?: (abort: () => void) => void;
   /** Told how the call ended, whatever the ending. */
@@ -70,6 +73,7 @@ function parsesAsJson(body: string, objectOnly: boolean): boolean {
  */
 @Injectable()
 export class UpstreamClient implements OnApplicationShutdown {
+  private readonly server: URL;
   private readonly basePath: string;
   private readonly timeoutMs: number;
   private readonly agent: Agent;
@@ -79,10 +83,12 @@ export class UpstreamClient implements OnApplicationShutdown {
     private readonly sessionToken: SessionTokenService,
     private readonly breaker: UpstreamBreaker,
     private readonly metrics: MetricsService,
+    private readonly tracing: Tracing,
     @Inject(ConfigService) config: ConfigService<AppConfigShape, true>,
   ) {
     const upstream = config.getOrThrow(APP_CONFIG, { infer: true }).upstream;
     const url = new URL(upstream.baseUrl);
+    this.server = url;
     this.basePath = url.pathname.replace(/\/+$/, '');
     this.timeoutMs = upstream.timeoutMs;
     this.agent = new Agent({ connections: upstream.maxConcurrency, keepAliveTimeout: 4_000 });
@@ -105,8 +111,27 @@ export class UpstreamClient implements OnApplicationShutdown {
   async request(call: UpstreamRequest, context: UpstreamCallContext): Promise<UpstreamReply> {
     const data = JSON.stringify(call.body);
     const sessionToken = this.sessionToken.current();
-    const attempt = () =>
-      this.breaker.run(() => this.send(call.method, call.path, data, sessionToken, context));
+    const traced = {
+      method: call.method,
+      server: this.server,
+      path: this.basePath + call.path,
+      operation: context.operation,
+    };
+    // One client span per attempt, also for one the breaker refuses: the trace shows why.
+    const attempt = async () => {
+      const span = this.tracing.startClient(context.trace, traced);
+      try {
+        const reply = await this.breaker.run(() =>
+          this.send(call.method, call.path, data, sessionToken, context, span),
+        );
+        span.end(reply.status, undefined);
+        return reply;
+      } catch (error) {
+        const failure = error instanceof UpstreamError ? error.failure : undefined;
+        span.end(failure?.upstreamStatus, failure?.outcome ?? 'internal_error');
+        throw error;
+      }
+    };
     const started = performance.now();
     let outcome: UpstreamOutcome = 'invalid_response';
     let status: number | undefined;
@@ -140,6 +165,7 @@ export class UpstreamClient implements OnApplicationShutdown {
     data: string,
     sessionToken: string,
     context: UpstreamCallContext,
+    span: ClientTrace,
   ): Promise<UpstreamReply> {
     // A total deadline: axios' `timeout` only notices an idle socket, never a trickling body.
     // One controller and one timer, cleared when the call ends, serve the deadline and the caller
@@ -168,6 +194,8 @@ export class UpstreamClient implements OnApplicationShutdown {
           'Content-Type': 'application/json',
           Accept: 'application/json',
           'X-Request-Id': context.requestId,
+          traceparent: span.traceparent,
+          ...(span.tracestate !== undefined && { tracestate: span.tracestate }),
         },
         signal: controller.signal,
       });
