@@ -68,6 +68,11 @@ export interface components {
              * @example 0f8fad5b-d9cb-469f-a165-70867728950e
              */
             requestId?: string;
+            /**
+             * @description W3C trace id of the request (the caller's own when it sent a `traceparent`), to find it in the tracing backend.
+             * @example 4bf92f3577b34da6a3ce929d0e0e4736
+             */
+            traceId?: string;
             /** @description Validation errors, one per field. */
             errors?: components["schemas"]["FieldErrorDto"][];
         };
@@ -376,6 +381,7 @@ export interface operations {
                      *       "status": 400,
                      *       "detail": "The request body is invalid.",
                      *       "requestId": "0f8fad5b-d9cb-469f-a165-70867728950e",
+                     *       "traceId": "4bf92f3577b34da6a3ce929d0e0e4736",
                      *       "errors": [
                      *         {
                      *           "field": "scheduledEnd",
@@ -401,7 +407,8 @@ export interface operations {
                      *       "title": "Unauthorized",
                      *       "status": 401,
                      *       "detail": "An Authorization header with a Bearer token is required.",
-                     *       "requestId": "0f8fad5b-d9cb-469f-a165-70867728950e"
+                     *       "requestId": "0f8fad5b-d9cb-469f-a165-70867728950e",
+                     *       "traceId": "4bf92f3577b34da6a3ce929d0e0e4736"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];
@@ -421,7 +428,8 @@ export interface operations {
                      *       "title": "Request with this Idempotency-Key in progress",
                      *       "status": 409,
                      *       "detail": "A request with this Idempotency-Key is still in progress.",
-                     *       "requestId": "0f8fad5b-d9cb-469f-a165-70867728950e"
+                     *       "requestId": "0f8fad5b-d9cb-469f-a165-70867728950e",
+                     *       "traceId": "4bf92f3577b34da6a3ce929d0e0e4736"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];
@@ -439,7 +447,8 @@ export interface operations {
                      *       "title": "Payload too large",
                      *       "status": 413,
                      *       "detail": "Request body is too large",
-                     *       "requestId": "0f8fad5b-d9cb-469f-a165-70867728950e"
+                     *       "requestId": "0f8fad5b-d9cb-469f-a165-70867728950e",
+                     *       "traceId": "4bf92f3577b34da6a3ce929d0e0e4736"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];
@@ -457,7 +466,8 @@ export interface operations {
                      *       "title": "Unsupported media type",
                      *       "status": 415,
                      *       "detail": "Content-Type must be application/json.",
-                     *       "requestId": "0f8fad5b-d9cb-469f-a165-70867728950e"
+                     *       "requestId": "0f8fad5b-d9cb-469f-a165-70867728950e",
+                     *       "traceId": "4bf92f3577b34da6a3ce929d0e0e4736"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];
@@ -475,7 +485,8 @@ export interface operations {
                      *       "title": "Idempotency-Key reused with another request",
                      *       "status": 422,
                      *       "detail": "This Idempotency-Key was used with another request body.",
-                     *       "requestId": "0f8fad5b-d9cb-469f-a165-70867728950e"
+                     *       "requestId": "0f8fad5b-d9cb-469f-a165-70867728950e",
+                     *       "traceId": "4bf92f3577b34da6a3ce929d0e0e4736"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];
@@ -499,7 +510,8 @@ export interface operations {
                      *       "title": "Too many requests",
                      *       "status": 429,
                      *       "detail": "More than 120 requests per 60 s; retry in 42 s.",
-                     *       "requestId": "0f8fad5b-d9cb-469f-a165-70867728950e"
+                     *       "requestId": "0f8fad5b-d9cb-469f-a165-70867728950e",
+                     *       "traceId": "4bf92f3577b34da6a3ce929d0e0e4736"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];
@@ -517,7 +529,8 @@ export interface operations {
                      *       "title": "Bad gateway",
                      *       "status": 502,
                      *       "detail": "The upstream API failed with status 500.",
-                     *       "requestId": "0f8fad5b-d9cb-469f-a165-70867728950e"
+                     *       "requestId": "0f8fad5b-d9cb-469f-a165-70867728950e",
+                     *       "traceId": "4bf92f3577b34da6a3ce929d0e0e4736"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];
@@ -537,7 +550,8 @@ export interface operations {
                      *       "title": "Upstream unavailable",
                      *       "status": 503,
                      *       "detail": "The upstream API is failing; requests are paused for a short while.",
-                     *       "requestId": "0f8fad5b-d9cb-469f-a165-70867728950e"
+                     *       "requestId": "0f8fad5b-d9cb-469f-a165-70867728950e",
+                     *       "traceId": "4bf92f3577b34da6a3ce929d0e0e4736"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];
@@ -555,7 +569,8 @@ export interface operations {
                      *       "title": "Gateway timeout",
                      *       "status": 504,
                      *       "detail": "The upstream API did not answer within 10000 ms.",
-                     *       "requestId": "0f8fad5b-d9cb-469f-a165-70867728950e"
+                     *       "requestId": "0f8fad5b-d9cb-469f-a165-70867728950e",
+                     *       "traceId": "4bf92f3577b34da6a3ce929d0e0e4736"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];
@@ -573,7 +588,8 @@ export interface operations {
                      *       "title": "Rejected by the upstream API",
                      *       "status": 400,
                      *       "detail": "The upstream API rejected the request with status 403.",
-                     *       "requestId": "0f8fad5b-d9cb-469f-a165-70867728950e"
+                     *       "requestId": "0f8fad5b-d9cb-469f-a165-70867728950e",
+                     *       "traceId": "4bf92f3577b34da6a3ce929d0e0e4736"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];

@@ -216,13 +216,14 @@ describe('docker-compose.yml', () => {
     expect(res.status).toBe(0);
   });
 
-  it('defines upstream, redis, bff1, bff2 and lb with the agreed settings', () => {
+  it('defines upstream, redis, jaeger, bff1, bff2 and lb with the agreed settings', () => {
     // `merge: true` resolves the `<<: *bff` merge keys (YAML 1.1 feature, as docker-compose does).
     const compose = YAML.parse(read('docker-compose.yml'), { merge: true }) as Obj;
     expect(compose.version).toBeUndefined();
     expect(Object.keys(compose.services).sort()).toEqual([
       'bff1',
       'bff2',
+      'jaeger',
       'lb',
       'redis',
       'upstream',
@@ -240,6 +241,7 @@ describe('docker-compose.yml', () => {
         UPSTREAM_BASE_URL: 'http://upstream:4010',
         REDIS_URL: 'redis://redis:6379',
         UPSTREAM_SESSION_TOKEN_FILE: '/run/secrets/upstream_session_token',
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://jaeger:4318',
       });
       expect(bff.secrets).toContain('upstream_session_token');
       expect(JSON.stringify(bff.healthcheck.test)).toContain('/health/live');

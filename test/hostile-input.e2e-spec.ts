@@ -765,6 +765,37 @@ const EXTRA_HEADERS: Readonly<Record<string, string>> = {
   'x-api-key': MARK,
   'true-client-ip': MARK,
 };
+/**
+ * W3C Trace Context 3.2, read independently of the code: lowercase hex, non-zero ids; version ff
+ * is invalid, version 00 has nothing after the flags, a later version may (parsed as 00).
+ */
+const VALID_TRACEPARENT =
+  /^(?!ff)(?:00-(?!0{32})([0-9a-f]{32})-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}|(?!00)[0-9a-f]{2}-(?!0{32})([0-9a-f]{32})-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}(?:-.*)?)$/;
+const SENT_TRACEPARENT = /^00-(?!0{32})([0-9a-f]{32})-(?!0{16})[0-9a-f]{16}-0[01]$/;
+const hex = (length: number) =>
+  fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: length, maxLength: length });
+const validTraceparent = fc
+  .tuple(hex(32), hex(16), fc.constantFrom('00', '01'))
+  .map(([trace, span, flags]) => `00-${trace}-${span}-${flags}`);
+const traceparentValue = fc.option(
+  fc.oneof(
+    validTraceparent,
+    // One character changed anywhere: most are invalid, some stay valid.
+    fc
+      .tuple(validTraceparent, fc.nat(54), fc.constantFrom(...'0fF-xz '))
+      .map(([value, at, char]) => value.slice(0, at) + char + value.slice(at + 1)),
+    validTraceparent.map((value) => value.toUpperCase()),
+    validTraceparent.map((value) => `${value}-extra`),
+    validTraceparent.map((value) => value.slice(0, 40)),
+    fc.constantFrom(
+      `00-${'0'.repeat(32)}-${'1'.repeat(16)}-01`,
+      `ff-${'1'.repeat(32)}-${'1'.repeat(16)}-01`,
+    ),
+    headerText(60),
+  ),
+  { freq: 2, nil: undefined },
+);
+
 const hostValue = fc.constantFrom(
   undefined,
   `${MARK}.example`,
@@ -794,6 +825,7 @@ interface HeaderSet {
   readonly host: string | undefined;
   readonly extras: readonly string[];
   readonly query: string;
+  readonly traceparent: string | undefined;
 }
 
 const headerSet: fc.Arbitrary<HeaderSet> = fc.record({
@@ -810,6 +842,7 @@ const headerSet: fc.Arbitrary<HeaderSet> = fc.record({
   host: hostValue,
   extras: fc.subarray(Object.keys(EXTRA_HEADERS)),
   query: queryValue,
+  traceparent: traceparentValue,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -826,6 +859,8 @@ const FORWARDED_HEADERS = new Set([
   'content-type',
   'accept',
   'x-request-id',
+  'traceparent',
+  'tracestate',
 ]);
 
 describe('hostile input (property-based, against a recording upstream)', () => {
@@ -1041,6 +1076,7 @@ describe('hostile input (property-based, against a recording upstream)', () => {
         if (set.requestId !== undefined) headers['x-request-id'] = set.requestId;
         if (set.host !== undefined) headers.host = set.host;
         for (const name of set.extras) headers[name] = EXTRA_HEADERS[name];
+        if (set.traceparent !== undefined) headers.traceparent = set.traceparent;
         const res = await send(
           bff.url,
           headers,
@@ -1103,6 +1139,17 @@ describe('hostile input (property-based, against a recording upstream)', () => {
           // The request id is the caller's when it is safe, else a fresh one; the upstream sees the same.
           const id = res.headers['x-request-id'];
           if (sent.headers['x-request-id'] !== id) throw new Error(`request id: ${context}`);
+          // The caller's trace is continued when its traceparent is valid, else a new one starts;
+          // either way the upstream gets a well-formed one.
+          const sentTrace = SENT_TRACEPARENT.exec(String(sent.headers.traceparent));
+          if (!sentTrace) throw new Error(`traceparent ${sent.headers.traceparent}: ${context}`);
+          const given = VALID_TRACEPARENT.exec(fieldValue(set.traceparent ?? ''));
+          if (given && sentTrace[1] !== (given[1] ?? given[2])) {
+            throw new Error(`trace not continued: ${context}`);
+          }
+          if (!given && set.traceparent?.includes(sentTrace[1])) {
+            throw new Error(`malformed trace continued: ${context}`);
+          }
         }
         const id = String(res.headers['x-request-id'] ?? '');
         if (!SAFE_REQUEST_ID.test(id)) throw new Error(`unsafe X-Request-Id ${id}: ${context}`);

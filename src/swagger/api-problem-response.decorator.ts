@@ -36,6 +36,7 @@ export function ApiProblemResponse(
             status,
             detail,
             requestId: '0f8fad5b-d9cb-469f-a165-70867728950e',
+            traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
             ...(errors ? { errors } : {}),
           },
         },

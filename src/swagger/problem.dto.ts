@@ -42,6 +42,14 @@ export class ProblemDto {
   })
   readonly requestId?: string;
 
+  @ApiPropertyOptional({
+    description:
+      "W3C trace id of the request (the caller's own when it sent a `traceparent`), to find it in the tracing backend.",
+    pattern: '^[0-9a-f]{32}$',
+    example: '4bf92f3577b34da6a3ce929d0e0e4736',
+  })
+  readonly traceId?: string;
+
   @ApiPropertyOptional({ description: 'Validation errors, one per field.', type: [FieldErrorDto] })
   readonly errors?: FieldErrorDto[];
 }
