@@ -48,7 +48,8 @@ export class ProblemFilter implements ExceptionFilter {
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
     const problem = toProblemException(exception);
-    if (!(exception instanceof HttpException)) {
+    // A 500 is the BFF's own bug (an unexpected exception, an upstream request it could not build).
+    if (problem.problem.status === 500) {
       const error = exception instanceof Error ? exception : new Error(String(exception));
       request.log.error(
         { context: ProblemFilter.name, stack: error.stack },

@@ -55,6 +55,12 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  private readonly tokenReloadFailures = new Counter({
+    name: 'upstream_session_token_reload_failures_total',
+    help: 'Session token file reloads refused (unreadable, empty, not a header value, too long); the previous token stays in use.',
+    registers: [this.registry],
+  });
+
   private readonly children = new Map<string, { observe(seconds: number): void }>();
 
   constructor() {
@@ -86,6 +92,10 @@ export class MetricsService {
 
   countRateLimited(): void {
     this.rateLimited.inc();
+  }
+
+  countTokenReloadFailure(): void {
+    this.tokenReloadFailures.inc();
   }
 
   setTokenExpiry(unixSeconds: number | undefined): void {
