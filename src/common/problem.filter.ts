@@ -9,6 +9,7 @@ const KIND_BY_STATUS: Readonly<Record<number, ProblemKind>> = Object.fromEntries
     [
       'malformed-request',
       'unauthorized',
+      'forbidden',
       'not-found',
       'method-not-allowed',
       'request-timeout',
@@ -25,16 +26,27 @@ const KIND_BY_STATUS: Readonly<Record<number, ProblemKind>> = Object.fromEntries
 );
 
 /**
+ * The status of an HttpException, or of a client error that Nest passes on unwrapped because it is
+ * not a FastifyError: @fastify/static's 403 for a path like `/docs/%2e%2e/x`, the 400 Fastify gives
+ * a body the client stopped sending. Those are the client's doing, not a bug.
+ */
+function statusOf(exception: unknown): number | undefined {
+  if (exception instanceof HttpException) return exception.getStatus();
+  const status = (exception as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' && status >= 400 && status < 500 ? status : undefined;
+}
+
+/**
  * Fastify's own errors (bad JSON, 413, 415, unknown route) and Nest's reach here as HttpException;
  * they get the same problem+json shape as ours. Anything else is a bug: 500, logged without the
  * object itself (an AxiosError would carry the tokens in its config).
  */
 export function toProblemException(exception: unknown): ProblemException {
   if (exception instanceof ProblemException) return exception;
-  if (exception instanceof HttpException) {
-    const status = exception.getStatus();
+  const status = statusOf(exception);
+  if (status !== undefined) {
     const kind = KIND_BY_STATUS[status] ?? (status >= 500 ? 'internal-error' : 'malformed-request');
-    return new ProblemException(kind, exception.message, { status });
+    return new ProblemException(kind, String((exception as Error).message), { status });
   }
   return new ProblemException('internal-error', 'An unexpected error occurred.');
 }
@@ -62,10 +74,19 @@ export class ProblemFilter implements ExceptionFilter {
       return;
     }
     if (reply.sent) return;
-    void reply
-      .status(problem.problem.status)
-      .headers(problem.headers)
-      .type(PROBLEM_CONTENT_TYPE)
-      .send(JSON.stringify({ ...problem.problem, requestId: request.id }));
+    sendProblem(request, reply, problem);
   }
+}
+
+/** Also for the URLs Fastify refuses before any route or filter runs (`/docs/%`). */
+export function sendProblem(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  problem: ProblemException,
+): void {
+  void reply
+    .status(problem.problem.status)
+    .headers(problem.headers)
+    .type(PROBLEM_CONTENT_TYPE)
+    .send(JSON.stringify({ ...problem.problem, requestId: request.id }));
 }
