@@ -201,6 +201,19 @@ describe('loadAppConfig', () => {
       expectNoSecret(error);
     });
 
+    it('IDEMPOTENCY_REQUIRE_DURABLE=true without REDIS_URL: the in-process store cannot be durable', () => {
+      const error = configError({ ...MINIMAL, IDEMPOTENCY_REQUIRE_DURABLE: 'true' });
+      expect(error.problems).toEqual([
+        'IDEMPOTENCY_REQUIRE_DURABLE=true needs REDIS_URL: the in-process store dies with the process',
+      ]);
+      const config = loadAppConfig({
+        ...MINIMAL,
+        IDEMPOTENCY_REQUIRE_DURABLE: 'true',
+        REDIS_URL: 'redis://redis:6379',
+      });
+      expect(config.idempotency.requireDurable).toBe(true);
+    });
+
     it('reports every problem at once, one per line, each naming its variable', () => {
       const error = configError({
         UPSTREAM_BASE_URL: 'not a url',

@@ -166,6 +166,12 @@ export class EnvironmentVariables {
   @IsIn([true, false], { message: '$property must be true or false' })
   readonly IDEMPOTENCY_REQUIRED: boolean = false;
 
+  /** Readiness fails while Redis keeps neither an AOF nor an RDB snapshot (keys lost on its restart). */
+  @Expose()
+  @Transform(toBoolean)
+  @IsIn([true, false], { message: '$property must be true or false' })
+  readonly IDEMPOTENCY_REQUIRE_DURABLE: boolean = false;
+
   /** Bound of the in-process store; the oldest keys go first. */
   @Expose()
   @Type(() => Number)
@@ -190,6 +196,7 @@ export interface AppConfig {
   readonly idempotency: {
     readonly ttlSeconds: number;
     readonly required: boolean;
+    readonly requireDurable: boolean;
     readonly maxEntries: number;
   };
   readonly breaker: {
@@ -281,6 +288,11 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
   });
   const problems = validateSync(env).flatMap((error) => Object.values(error.constraints ?? {}));
   problems.push(...tokenSourceProblems(env));
+  if (env.IDEMPOTENCY_REQUIRE_DURABLE === true && env.REDIS_URL === undefined) {
+    problems.push(
+      'IDEMPOTENCY_REQUIRE_DURABLE=true needs REDIS_URL: the in-process store dies with the process',
+    );
+  }
   if (problems.length > 0) throw new ConfigValidationError(problems);
 
   return {
@@ -297,6 +309,7 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
     idempotency: {
       ttlSeconds: env.IDEMPOTENCY_TTL_S,
       required: env.IDEMPOTENCY_REQUIRED,
+      requireDurable: env.IDEMPOTENCY_REQUIRE_DURABLE,
       maxEntries: env.IDEMPOTENCY_MAX_ENTRIES,
     },
     breaker: {

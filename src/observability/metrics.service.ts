@@ -61,6 +61,12 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  private readonly storeDurable = new Gauge({
+    name: 'idempotency_store_durable',
+    help: 'Whether idempotency keys survive a restart of their store: 1 with Redis AOF or RDB snapshots, 0 otherwise (in-process store included).',
+    registers: [this.registry],
+  });
+
   private readonly children = new Map<string, { observe(seconds: number): void }>();
 
   constructor() {
@@ -96,6 +102,10 @@ export class MetricsService {
 
   countTokenReloadFailure(): void {
     this.tokenReloadFailures.inc();
+  }
+
+  setStoreDurable(durable: boolean): void {
+    this.storeDurable.set(durable ? 1 : 0);
   }
 
   setTokenExpiry(unixSeconds: number | undefined): void {
