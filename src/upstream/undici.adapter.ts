@@ -116,7 +116,7 @@ export function ignoreUnsolicitedContinue<T extends Socket>(socket: T): T {
   socket.read = (size?: number) => {
     const chunk = read(size) as Buffer | null;
     if (head === undefined || chunk === null) return chunk;
-    head = Buffer.concat([head, chunk]);
+    head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
     for (;;) {
       const start = head.subarray(0, CONTINUE_PREFIXES[0].length).toString('latin1');
       if (!CONTINUE.test(start)) {
