@@ -81,7 +81,8 @@ export class HealthController {
     if (this.requireDurable && durable !== true) {
       return check.down({
         durable: durable ?? 'unknown',
-        message: 'IDEMPOTENCY_REQUIRE_DURABLE: Redis keeps neither an AOF nor an RDB snapshot',
+        message:
+          'IDEMPOTENCY_REQUIRE_DURABLE: Redis is not known to keep an AOF or an RDB snapshot',
       });
     }
     return check.up({ durable });
