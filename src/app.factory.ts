@@ -3,13 +3,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { LogController } from 'fastify';
+import { FastifyError, FastifyReply, FastifyRequest, LogController } from 'fastify';
 import type { FastifyChildLoggerFactory } from 'fastify/types/logger';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module';
 import { answerClientError } from './common/client-error';
+import { ProblemException } from './common/problem';
+import { sendProblem, toProblemException } from './common/problem.filter';
 import { AppConfig } from './config/app.config';
 import { AccessLog } from './observability/access-log';
 import { ProxiedRoutes } from './proxy/proxied-routes';
@@ -18,6 +20,12 @@ import { Tracing } from './observability/tracing';
 import { buildOpenApiDocument, setupSwagger } from './swagger/swagger';
 
 export const BODY_LIMIT_BYTES = 16 * 1024;
+/**
+ * Node 20 keeps about the first 1,000 header lines and silently drops the rest (an Authorization
+ * past them reads as missing: a misleading 401); Node 24 refuses them itself. Past this many, the
+ * answer is a 431 on both.
+ */
+export const MAX_HEADER_LINES = 500;
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
 /**
@@ -89,6 +97,8 @@ export async function createApp(
     http: { headersTimeout: config.headersTimeoutMs, connectionsCheckingInterval: 1_000 },
     return503OnClosing: true,
     clientErrorHandler: answerClientError,
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) =>
+      sendProblem(request, reply, toProblemException(error)),
   });
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.register(config, logger, tracing, options.modules),
@@ -114,7 +124,13 @@ export async function createApp(
   const securityHeaders = helmetHeaders();
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.headers(securityHeaders).header('X-Request-Id', request.id);
-    done();
+    if (request.raw.rawHeaders.length <= 2 * MAX_HEADER_LINES) return done();
+    done(
+      new ProblemException(
+        'header-fields-too-large',
+        `More than ${MAX_HEADER_LINES} header fields.`,
+      ),
+    );
   });
   app.get(AccessLog).register(fastify);
   fastify.decorateRequest('forward', null);

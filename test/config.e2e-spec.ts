@@ -134,6 +134,21 @@ describe('node dist/main.js with a bad configuration', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain('UPSTREAM_SESSION_TOKEN_FILE');
   });
+
+  it('a token file that is not a header value: exits 1 with one line naming it, never the value', async () => {
+    const tokenFile = join(cwd, 'bad-session-token');
+    writeFileSync(tokenFile, `${SECRET}€\n`);
+    const result = await start({
+      UPSTREAM_BASE_URL: 'http://127.0.0.1:9',
+      UPSTREAM_SESSION_TOKEN_FILE: tokenFile,
+    }).exited;
+
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      `Invalid configuration: UPSTREAM_SESSION_TOKEN_FILE (${tokenFile}) is not a valid HTTP header value (visible ASCII only, spaces or tabs only inside)`,
+    ]);
+    expect(result.stdout + result.stderr).not.toContain(SECRET);
+  });
 });
 
 describe('node dist/main.js with a valid configuration', () => {

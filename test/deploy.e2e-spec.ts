@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as YAML from 'yaml';
-import { Deployment } from 'kubernetes-models/apps/v1';
+import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { ConfigMap, Secret, Service } from 'kubernetes-models/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 
@@ -25,6 +25,7 @@ interface Validatable {
 }
 const MODELS: Record<string, new (data: Obj) => Validatable> = {
   'apps/v1/Deployment': Deployment as unknown as new (data: Obj) => Validatable,
+  'apps/v1/StatefulSet': StatefulSet as unknown as new (data: Obj) => Validatable,
   'v1/ConfigMap': ConfigMap as unknown as new (data: Obj) => Validatable,
   'v1/Secret': Secret as unknown as new (data: Obj) => Validatable,
   'v1/Service': Service as unknown as new (data: Obj) => Validatable,
@@ -56,8 +57,10 @@ function read(rel: string): string {
 
 describe('deploy/k8s manifests', () => {
   const manifests = loadManifests();
-  const byKind = (kind: string): Obj => {
-    const found = [...manifests.values()].filter((o) => o.kind === kind);
+  const byKind = (kind: string, name?: string): Obj => {
+    const found = [...manifests.values()].filter(
+      (o) => o.kind === kind && (name === undefined || o.metadata.name === name),
+    );
     if (found.length !== 1)
       throw new Error(`expected exactly one ${kind} in deploy/k8s, found ${found.length}`);
     return found[0];
@@ -69,6 +72,8 @@ describe('deploy/k8s manifests', () => {
         'configmap.yaml',
         'deployment.yaml',
         'pdb.yaml',
+        'redis.yaml',
+        'redis-service.yaml',
         'secret.example.yaml',
         'service.yaml',
       ].sort(),
@@ -166,7 +171,7 @@ describe('deploy/k8s manifests', () => {
   });
 
   it('Service is ClusterIP 80 -> 3000 selecting the Deployment pods', () => {
-    const svc = byKind('Service');
+    const svc = byKind('Service', APP);
     const dep = byKind('Deployment');
     expect(svc.spec.type ?? 'ClusterIP').toBe('ClusterIP');
     expect(svc.spec.ports).toEqual(
@@ -177,6 +182,23 @@ describe('deploy/k8s manifests', () => {
     const p = svc.spec.ports.find((x: Obj) => x.port === 80);
     expect([3000, 'http']).toContain(p.targetPort);
     expect(dep.spec.template.metadata.labels).toMatchObject(svc.spec.selector);
+  });
+
+  it('Redis keeps the idempotency records: AOF fsynced every second on a volume, noeviction, at redis:6379', () => {
+    const redis = byKind('StatefulSet');
+    const container = redis.spec.template.spec.containers[0];
+    const args: string[] = container.args;
+    const option = (name: string) => args[args.indexOf(name) + 1];
+    expect(option('--appendonly')).toBe('yes');
+    expect(option('--appendfsync')).toBe('everysec');
+    expect(option('--maxmemory-policy')).toBe('noeviction');
+    const mount = container.volumeMounts.find((m: Obj) => m.mountPath === '/data');
+    expect(redis.spec.volumeClaimTemplates.map((c: Obj) => c.metadata.name)).toEqual([mount.name]);
+
+    const service = byKind('Service', 'redis');
+    expect(redis.spec.template.metadata.labels).toMatchObject(service.spec.selector);
+    expect(service.spec.ports[0].port).toBe(6379);
+    expect(byKind('ConfigMap').data.REDIS_URL).toBe('redis://redis:6379');
   });
 
   it('PodDisruptionBudget keeps 1 pod available', () => {
@@ -231,6 +253,12 @@ describe('docker-compose.yml', () => {
     const { upstream, redis, lb } = compose.services;
     expect(upstream.image).toBe('stoplight/prism:5');
     expect(redis.image).toBe('redis:7-alpine');
+    const option = (name: string) => redis.command[redis.command.indexOf(name) + 1];
+    expect(option('--appendonly')).toBe('yes');
+    expect(option('--appendfsync')).toBe('everysec');
+    expect(option('--maxmemory-policy')).toBe('noeviction');
+    expect(redis.volumes).toEqual(['redis-data:/data']);
+    expect(Object.keys(compose.volumes)).toEqual(['redis-data']);
     expect(lb.image).toBe('nginx:1.27-alpine');
     expect(lb.ports).toContain('3000:80');
     expect(compose.secrets.upstream_session_token.file).toBe('./.secrets/upstream_session_token');

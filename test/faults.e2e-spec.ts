@@ -158,6 +158,70 @@ describe('upstream faults', () => {
     502,
   );
 
+  rawCase(
+    '2xx declaring a charset other than UTF-8: 502',
+    (socket) =>
+      socket.end(
+        'HTTP/1.1 201 Created\r\nContent-Type: application/json; charset=utf-16\r\nContent-Length: 2\r\n\r\n{}',
+      ),
+    502,
+  );
+
+  it('unsolicited 100 Continue heads (whole or split) before the 201: the 201, sent once each', async () => {
+    const created = '{"data":{"id":7}}';
+    const final =
+      'HTTP/1.1 201 Created\r\nContent-Type: APPLICATION/JSON;charset="UTF-8"\r\n' +
+      `Content-Length: ${created.length}\r\n\r\n${created}`;
+    const timers: NodeJS.Timeout[] = [];
+    const upstream = await new RawUpstream((socket) => {
+      if (upstream.hits === 1) return void socket.write(`HTTP/1.1 100 Continue\r\n\r\n${final}`);
+      // The second request on the same connection: a 100 cut in two, then the 201 a little later.
+      socket.write('HTTP/1.1 10');
+      timers.push(setTimeout(() => socket.write('0 Continue\r\nX-A: b\r\n\r\n'), 20));
+      timers.push(setTimeout(() => socket.write(final), 40));
+    }).start();
+    try {
+      await withBff(upstream.url, async (bff) => {
+        for (let i = 0; i < 2; i += 1) {
+          const res = await create(bff);
+          expect(res.status).toBe(201);
+          expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+          expect(res.text).toBe(created);
+        }
+      });
+      expect(upstream.hits).toBe(2);
+    } finally {
+      timers.forEach(clearTimeout);
+      await upstream.stop();
+    }
+  });
+
+  it('relays back-off headers of at most 256 bytes and drops longer ones', async () => {
+    const upstream = await new UpstreamStub().start();
+    upstream.reset((_r, res) =>
+      res
+        .writeHead(429, {
+          'Content-Type': 'application/json',
+          'Retry-After': '7',
+          RateLimit: `"default";r=0;t=7`,
+          'X-RateLimit-Limit': '9'.repeat(256),
+          'X-RateLimit-Remaining': '0'.repeat(8000),
+        })
+        .end('{"message":"slow down"}'),
+    );
+    try {
+      const res = await withBff(upstream.url, create);
+      expect(res.status).toBe(429);
+      expect(res.body).toEqual({ message: 'slow down' });
+      expect(res.headers['retry-after']).toBe('7');
+      expect(res.headers.ratelimit).toBe(`"default";r=0;t=7`);
+      expect(res.headers['x-ratelimit-limit']).toBe('9'.repeat(256));
+      expect(res.headers['x-ratelimit-remaining']).toBeUndefined();
+    } finally {
+      await upstream.stop();
+    }
+  });
+
   it('5xx with an HTML body: 502 problem, nothing of the body echoed', async () => {
     const upstream = await new UpstreamStub().start();
     upstream.reset((_r, res) =>

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { ShutdownState } from '../src/health/shutdown-state';
+import { SessionTokenService } from '../src/upstream/session-token.service';
 import { CALLER_TOKEN, ROUTE, RunningBff, startBff, VALID_BODY } from './support/bff';
 import { LogCapture } from './support/log-capture';
 import { UpstreamStub } from './support/upstream-stub';
@@ -216,8 +217,88 @@ describe('session token lifecycle', () => {
       ]);
       expect(logs.text).toContain('the session token file is empty; keeping the previous token');
       expect(logs.text).toContain(
-        'cannot read the session token file (ENOENT); keeping the previous token',
+        'the session token file cannot be read (ENOENT); keeping the previous token',
       );
+    } finally {
+      await bff.close();
+    }
+  });
+
+  it('refuses rotations to a token that is not a header value (€, CR/LF, 10 MB): previous token kept, no 502, breaker closed', async () => {
+    const file = join(dir, 'token');
+    writeFileSync(file, 'good-token\n');
+    const logs = new LogCapture();
+    const bff = await startWithTokenFile(file, logs);
+    const bad = ['t€ken', 'tok\r\nen', 'x'.repeat(10 * 1024 * 1024)];
+    try {
+      const statuses: number[] = [];
+      for (const token of bad) {
+        rotate(file, token);
+        await sleep(600); // three polls and the fs.watch events: each bad file is reported once
+        // More calls than the breaker's volume threshold (20): a local failure would open it.
+        for (let i = 0; i < 10; i += 1) statuses.push((await create(bff)).status);
+      }
+      expect(new Set(statuses)).toEqual(new Set([201]));
+      expect(upstream.requests).toHaveLength(30);
+      expect(new Set(upstream.requests.map((r) => r.headers['x-session-token']))).toEqual(
+        new Set(['good-token']),
+      );
+      const errors = logs.entries().filter((e) => e.level === 'error');
+      expect(errors.map((e) => e.msg)).toEqual([
+        'the session token file is not a valid HTTP header value (visible ASCII only, spaces or tabs only inside); keeping the previous token',
+        'the session token file is not a valid HTTP header value (visible ASCII only, spaces or tabs only inside); keeping the previous token',
+        'the session token file is longer than 8192 bytes; keeping the previous token',
+      ]);
+      expect(logs.text).not.toMatch(/t€ken|tok\\r|xxxx/);
+      const metrics = (await request(bff.url).get('/metrics')).text;
+      expect(metrics).toMatch(/^upstream_session_token_reload_failures_total 3$/m);
+      expect(metrics).toMatch(/^upstream_circuit_breaker_state 0$/m);
+      const ready = await request(bff.url).get('/health/ready');
+      expect(ready.status).toBe(200);
+      expect(ready.body.details.sessionToken).toMatchObject({
+        status: 'up',
+        reloadFailure: { reason: 'is longer than 8192 bytes', since: expect.any(String) },
+      });
+
+      rotate(file, 'good-token-2');
+      await sleep(500);
+      expect((await create(bff)).status).toBe(201);
+      expect(upstream.requests.at(-1)?.headers['x-session-token']).toBe('good-token-2');
+      const after = await request(bff.url).get('/health/ready');
+      expect(after.body.details.sessionToken.reloadFailure).toBeUndefined();
+    } finally {
+      await bff.close();
+    }
+  });
+
+  it('a request the BFF cannot build is a 500 never sent: not a breaker failure, and its key stays free', async () => {
+    const logs = new LogCapture();
+    const bff = await startBff({ UPSTREAM_BASE_URL: upstream.url }, logs);
+    // A bug past the token check: a value undici refuses to put in a header.
+    const tokens = bff.app.get(SessionTokenService);
+    const current = jest.spyOn(tokens, 'current').mockReturnValue('t€ken');
+    try {
+      const keyed = () => create(bff).set('Idempotency-Key', 'local-failure');
+      for (let i = 0; i < 25; i += 1) {
+        const res = await keyed();
+        expect(res.status).toBe(500);
+        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(res.body).toMatchObject({ type: 'urn:interventions-bff:problem:internal-error' });
+        expect(res.body.detail).toMatch(/could not be built .*not sent/);
+      }
+      expect(upstream.requests).toHaveLength(0);
+      const metrics = (await request(bff.url).get('/metrics')).text;
+      expect(metrics).toMatch(/^upstream_circuit_breaker_state 0$/m);
+      expect(metrics).toMatch(
+        /^upstream_request_duration_seconds_count\{outcome="local_error"\} 25$/m,
+      );
+      expect(logs.entries().filter((e) => e.level === 'error')).toHaveLength(25);
+
+      current.mockRestore();
+      const retry = await keyed();
+      expect(retry.status).toBe(201);
+      expect(retry.headers['idempotent-replayed']).toBeUndefined();
+      expect(upstream.requests).toHaveLength(1);
     } finally {
       await bff.close();
     }

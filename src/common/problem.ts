@@ -22,6 +22,7 @@ export const PROBLEMS = {
   'malformed-request': { status: 400, title: 'Malformed request' },
   'validation-failed': { status: 400, title: 'Validation failed' },
   unauthorized: { status: 401, title: 'Unauthorized' },
+  forbidden: { status: 403, title: 'Forbidden' },
   'not-found': { status: 404, title: 'Not found' },
   'method-not-allowed': { status: 405, title: 'Method not allowed' },
   'request-timeout': { status: 408, title: 'Request timeout' },

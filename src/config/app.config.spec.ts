@@ -1,7 +1,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigValidationError, Env, loadAppConfig, readTokenFile } from './app.config';
+import {
+  ConfigValidationError,
+  Env,
+  loadAppConfig,
+  readTokenFile,
+  sessionTokenProblem,
+} from './app.config';
 
 /** Distinctive so that any leak into a message is unmistakable. */
 const SECRET = 'tok-5f3c9e1a-do-not-print-me';
@@ -195,6 +201,19 @@ describe('loadAppConfig', () => {
       expectNoSecret(error);
     });
 
+    it('IDEMPOTENCY_REQUIRE_DURABLE=true without REDIS_URL: the in-process store cannot be durable', () => {
+      const error = configError({ ...MINIMAL, IDEMPOTENCY_REQUIRE_DURABLE: 'true' });
+      expect(error.problems).toEqual([
+        'IDEMPOTENCY_REQUIRE_DURABLE=true needs REDIS_URL: the in-process store dies with the process',
+      ]);
+      const config = loadAppConfig({
+        ...MINIMAL,
+        IDEMPOTENCY_REQUIRE_DURABLE: 'true',
+        REDIS_URL: 'redis://redis:6379',
+      });
+      expect(config.idempotency.requireDurable).toBe(true);
+    });
+
     it('reports every problem at once, one per line, each naming its variable', () => {
       const error = configError({
         UPSTREAM_BASE_URL: 'not a url',
@@ -216,5 +235,45 @@ describe('loadAppConfig', () => {
       expect(lines).toHaveLength(error.problems.length + 1);
       expectNoSecret(error);
     });
+  });
+});
+
+describe('sessionTokenProblem', () => {
+  it.each([
+    ['a JWT', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln'],
+    ['spaces and a tab inside', 'a b\tc'],
+    ['every visible ASCII character', '!"#$%&\'()*+,-./09:;<=>?@AZ[\\]^_`az{|}~'],
+    ['exactly 8 KiB', 'x'.repeat(8192)],
+  ])('accepts %s', (_case, token) => {
+    expect(sessionTokenProblem(token)).toBeUndefined();
+  });
+
+  it.each([
+    ['a euro sign', 't€ken', 'not a valid HTTP header value'],
+    ['obs-text (latin-1)', 'tok\u00e9n', 'not a valid HTTP header value'],
+    ['CR/LF inside', 'tok\r\nen', 'not a valid HTTP header value'],
+    ['a NUL', 'tok\u0000en', 'not a valid HTTP header value'],
+    ['a leading space', ' token', 'not a valid HTTP header value'],
+    ['a trailing tab', 'token\t', 'not a valid HTTP header value'],
+    ['8 KiB and one byte', 'x'.repeat(8193), 'longer than 8192 bytes'],
+    ['nothing', '', 'is empty'],
+  ])('refuses %s', (_case, token, reason) => {
+    expect(sessionTokenProblem(token)).toContain(reason);
+  });
+
+  it('is checked at start for either source, naming the variable and never the value', () => {
+    const badFile = join(dir, 'bad-token');
+    writeFileSync(badFile, `${SECRET}€\n`);
+    for (const env of [
+      { ...MINIMAL, UPSTREAM_SESSION_TOKEN: `${SECRET}\r\n` },
+      { UPSTREAM_BASE_URL: MINIMAL.UPSTREAM_BASE_URL, UPSTREAM_SESSION_TOKEN_FILE: badFile },
+    ]) {
+      const error = configError(env);
+      expect(error.problems).toHaveLength(1);
+      expect(error.problems[0]).toMatch(
+        /^UPSTREAM_SESSION_TOKEN(_FILE)? .*not a valid HTTP header value/,
+      );
+      expectNoSecret(error);
+    }
   });
 });

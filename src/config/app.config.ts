@@ -133,6 +133,13 @@ export class EnvironmentVariables {
   @IsIn([true, false], { message: '$property must be true or false' })
   readonly IDEMPOTENCY_REQUIRED: boolean = false;
 
+  /** Readiness fails while Redis keeps neither an AOF nor an RDB snapshot (keys lost on its restart). */
+  @Expose()
+  @Transform(toBoolean)
+  @IsIn([true, false], { message: '$property must be true or false' })
+  readonly IDEMPOTENCY_REQUIRE_DURABLE: boolean = false;
+
+
   // OpenTelemetry's own variables (https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/).
   @Expose()
   @Transform(toBoolean)
@@ -194,6 +201,7 @@ export interface AppConfig {
   readonly idempotency: {
     readonly ttlSeconds: number;
     readonly required: boolean;
+    readonly requireDurable: boolean;
     readonly maxEntries: number;
   };
   /** Spans are exported only when `tracesUrl` is set; trace context is propagated always. */
@@ -240,6 +248,26 @@ export function readTokenFile(path: string): string {
   return readFileSync(path, 'utf8').trim();
 }
 
+export const MAX_SESSION_TOKEN_BYTES = 8 * 1024;
+// RFC 9110 field-value, visible ASCII only: undici refuses CR, LF, NUL and characters above 0xFF,
+// and obs-text (0x80-0xFF) means whatever charset the upstream guesses.
+const HEADER_VALUE = /^[\x21-\x7e](?:[\x21-\x7e \t]*[\x21-\x7e])?$/;
+
+/**
+ * Why a session token cannot be sent as a header, or undefined when it can. Checked before the
+ * token is ever used: a bad one would fail every upstream call locally. Never quotes the token.
+ */
+export function sessionTokenProblem(token: string): string | undefined {
+  if (token === '') return 'is empty';
+  if (token.length > MAX_SESSION_TOKEN_BYTES) {
+    return `is longer than ${MAX_SESSION_TOKEN_BYTES} bytes`;
+  }
+  if (!HEADER_VALUE.test(token)) {
+    return 'is not a valid HTTP header value (visible ASCII only, spaces or tabs only inside)';
+  }
+  return undefined;
+}
+
 function tokenSourceProblems(env: EnvironmentVariables): string[] {
   const { UPSTREAM_SESSION_TOKEN: value, UPSTREAM_SESSION_TOKEN_FILE: file } = env;
   if (value !== undefined && file !== undefined) {
@@ -248,9 +276,13 @@ function tokenSourceProblems(env: EnvironmentVariables): string[] {
   if (value === undefined && file === undefined) {
     return ['UPSTREAM_SESSION_TOKEN or UPSTREAM_SESSION_TOKEN_FILE is required'];
   }
-  if (file === undefined) return [];
+  if (file === undefined) {
+    const problem = sessionTokenProblem(value as string);
+    return problem ? [`UPSTREAM_SESSION_TOKEN ${problem}`] : [];
+  }
   try {
-    return readTokenFile(file) === '' ? [`UPSTREAM_SESSION_TOKEN_FILE (${file}) is empty`] : [];
+    const problem = sessionTokenProblem(readTokenFile(file));
+    return problem ? [`UPSTREAM_SESSION_TOKEN_FILE (${file}) ${problem}`] : [];
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
     return [`UPSTREAM_SESSION_TOKEN_FILE (${file}) cannot be read: ${code}`];
@@ -276,6 +308,11 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
   });
   const problems = validateSync(env).flatMap((error) => Object.values(error.constraints ?? {}));
   problems.push(...tokenSourceProblems(env));
+  if (env.IDEMPOTENCY_REQUIRE_DURABLE === true && env.REDIS_URL === undefined) {
+    problems.push(
+      'IDEMPOTENCY_REQUIRE_DURABLE=true needs REDIS_URL: the in-process store dies with the process',
+    );
+  }
   if (problems.length > 0) throw new ConfigValidationError(problems);
 
   return {
@@ -292,6 +329,7 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
     idempotency: {
       ttlSeconds: env.IDEMPOTENCY_TTL_S,
       required: env.IDEMPOTENCY_REQUIRED,
+      requireDurable: env.IDEMPOTENCY_REQUIRE_DURABLE,
       maxEntries: env.IDEMPOTENCY_MAX_ENTRIES,
     },
     tracing: {

@@ -1,4 +1,4 @@
-import { Controller, Get, Res, ServiceUnavailableException } from '@nestjs/common';
+import { Controller, Get, Inject, Res, ServiceUnavailableException } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { SkipThrottle } from '@nestjs/throttler';
@@ -8,11 +8,16 @@ import { UpstreamBreaker } from '../upstream/upstream-breaker';
 import { ShutdownState } from './shutdown-state';
 import type Redis from 'ioredis';
 import { InjectRedis } from '../redis/redis.module';
+import { RedisDurability } from '../redis/redis-durability';
+import { ConfigService } from '@nestjs/config';
+import { APP_CONFIG, AppConfigShape } from '../config/app.config';
 
 @ApiExcludeController()
 @SkipThrottle()
 @Controller('health')
 export class HealthController {
+  private readonly requireDurable: boolean;
+
   constructor(
     private readonly health: HealthCheckService,
     private readonly indicator: HealthIndicatorService,
@@ -20,7 +25,11 @@ export class HealthController {
     private readonly breaker: UpstreamBreaker,
     private readonly shutdown: ShutdownState,
     @InjectRedis() private readonly redis: Redis | null,
-  ) {}
+    private readonly durability: RedisDurability,
+    @Inject(ConfigService) config: ConfigService<AppConfigShape, true>,
+  ) {
+    this.requireDurable = config.getOrThrow(APP_CONFIG, { infer: true }).idempotency.requireDurable;
+  }
 
   /** The process is up and serving HTTP; nothing else, so a failing upstream never restarts it. */
   @Get('live')
@@ -61,9 +70,21 @@ export class HealthController {
     }
   }
 
-  /** Down while Idempotency-Key requests cannot be honoured (they answer 503 meanwhile). */
+  /**
+   * Down while Idempotency-Key requests cannot be honoured (they answer 503 meanwhile), and with
+   * IDEMPOTENCY_REQUIRE_DURABLE while Redis is not known to persist its keys.
+   */
   private redisCheck(redis: Redis) {
     const check = this.indicator.check('redis');
-    return redis.status === 'ready' ? check.up() : check.down({ state: redis.status });
+    if (redis.status !== 'ready') return check.down({ state: redis.status });
+    const { durable } = this.durability;
+    if (this.requireDurable && durable !== true) {
+      return check.down({
+        durable: durable ?? 'unknown',
+        message:
+          'IDEMPOTENCY_REQUIRE_DURABLE: Redis is not known to keep an AOF or an RDB snapshot',
+      });
+    }
+    return check.up({ durable });
   }
 }

@@ -3,11 +3,12 @@ import { TerminusModule } from '@nestjs/terminus';
 import { UpstreamModule } from '../upstream/upstream.module';
 import { HealthController } from './health.controller';
 import { ShutdownState } from './shutdown-state';
+import { RedisDurability } from '../redis/redis-durability';
 
 @Module({
   imports: [TerminusModule.forRoot({ logger: false }), UpstreamModule],
   controllers: [HealthController],
-  providers: [ShutdownState],
+  providers: [ShutdownState, RedisDurability],
   exports: [ShutdownState],
 })
 export class HealthModule {}

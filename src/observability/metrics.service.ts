@@ -54,6 +54,18 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  private readonly tokenReloadFailures = new Counter({
+    name: 'upstream_session_token_reload_failures_total',
+    help: 'Session token file reloads refused (unreadable, empty, not a header value, too long); the previous token stays in use.',
+    registers: [this.registry],
+  });
+
+  private readonly storeDurable = new Gauge({
+    name: 'idempotency_store_durable',
+    help: 'Whether idempotency keys survive a restart of their store: 1 with Redis AOF or RDB snapshots, 0 otherwise (in-process store included).',
+    registers: [this.registry],
+  });
+
   private readonly children = new Map<string, { observe(seconds: number): void }>();
 
   constructor() {
@@ -88,6 +100,14 @@ export class MetricsService {
 
   countRateLimited(): void {
     this.rateLimited.inc();
+  }
+
+  countTokenReloadFailure(): void {
+    this.tokenReloadFailures.inc();
+  }
+
+  setStoreDurable(durable: boolean): void {
+    this.storeDurable.set(durable ? 1 : 0);
   }
 
   setTokenExpiry(unixSeconds: number | undefined): void {

@@ -1,9 +1,15 @@
+import { hash } from 'node:crypto';
 import { FSWatcher, watch } from 'node:fs';
 import { dirname } from 'node:path';
 import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { ProblemException } from '../common/problem';
-import { APP_CONFIG, AppConfigShape, readTokenFile } from '../config/app.config';
+import {
+  APP_CONFIG,
+  AppConfigShape,
+  readTokenFile,
+  sessionTokenProblem,
+} from '../config/app.config';
 import type { Logger } from 'pino';
 import { MetricsService } from '../observability/metrics.service';
 import { InjectRootLogger } from '../observability/observability.module';
@@ -25,13 +31,16 @@ export function jwtExpiryMs(token: string): number | undefined {
 export interface SessionTokenStatus {
   readonly expired: boolean;
   readonly expiresAt?: string;
+  /** Why the token file was last refused, while it still is: the previous token stays in use. */
+  readonly reloadFailure?: { readonly reason: string; readonly since: string };
 }
 
 /**
  * Holds the upstream session token, the one credential that never leaves the server.
  * From a file, it follows rotations without a restart: fs.watch on the folder (Kubernetes swaps
  * secrets by replacing a symlink, which a watch on the file itself would miss) plus a periodic
- * re-read. A bad file keeps the previous token. Values are never logged.
+ * re-read. A bad file (unreadable, empty, not a header value, too long) keeps the previous token.
+ * Values are never logged.
  */
 @Injectable()
 export class SessionTokenService implements OnModuleInit, OnApplicationShutdown {
@@ -41,6 +50,9 @@ export class SessionTokenService implements OnModuleInit, OnApplicationShutdown 
   private readonly pollMs: number;
   private token = '';
   private expiresAtMs?: number;
+  private reloadFailure?: SessionTokenStatus['reloadFailure'];
+  /** The refused file, so that each bad rotation is reported once. */
+  private refused?: string;
   private warned = false;
   private watcher?: FSWatcher;
   private poller?: NodeJS.Timeout;
@@ -85,10 +97,12 @@ export class SessionTokenService implements OnModuleInit, OnApplicationShutdown 
 
   status(): SessionTokenStatus {
     this.warnIfExpiringSoon();
-    if (this.expiresAtMs === undefined) return { expired: false };
+    const failure = this.reloadFailure && { reloadFailure: this.reloadFailure };
+    if (this.expiresAtMs === undefined) return { expired: false, ...failure };
     return {
       expired: Date.now() >= this.expiresAtMs,
       expiresAt: new Date(this.expiresAtMs).toISOString(),
+      ...failure,
     };
   }
 
@@ -99,16 +113,26 @@ export class SessionTokenService implements OnModuleInit, OnApplicationShutdown 
       next = readTokenFile(this.file);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-      this.logger.error(`cannot read the session token file (${code}); keeping the previous token`);
-      return;
+      return this.refuse(`cannot be read (${code})`);
     }
-    if (next === '') {
-      this.logger.error('the session token file is empty; keeping the previous token');
-      return;
-    }
+    const problem = next === this.token ? undefined : sessionTokenProblem(next);
+    if (problem !== undefined) return this.refuse(problem, hash('sha256', next));
+    this.reloadFailure = this.refused = undefined;
     if (next === this.token) return;
     this.use(next);
     this.logger.info('upstream session token reloaded');
+  }
+
+  /**
+   * Keeps the token in use. Logged and counted once per bad file, not on each of the several
+   * fs.watch events and polls that see the same one.
+   */
+  private refuse(reason: string, contentHash = ''): void {
+    if (this.refused === reason + contentHash) return;
+    this.refused = reason + contentHash;
+    this.reloadFailure = { reason, since: new Date().toISOString() };
+    this.metrics.countTokenReloadFailure();
+    this.logger.error(`the session token file ${reason}; keeping the previous token`);
   }
 
   private use(token: string): void {

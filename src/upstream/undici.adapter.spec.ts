@@ -2,7 +2,7 @@ import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http
 import type { AddressInfo } from 'node:net';
 import { Axios } from 'axios';
 import { Agent } from 'undici';
-import { ResponseTooLargeError, undiciAdapter } from './undici.adapter';
+import { continueTolerantConnector, ResponseTooLargeError, undiciAdapter } from './undici.adapter';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -69,6 +69,26 @@ describe('undiciAdapter', () => {
     const response = await axios.request<string>({ method: 'post', url: '/x', data: '{}' });
     expect(response.status).toBe(201);
     expect(response.data).toBe('{"id":1}');
+  });
+
+  it('ignores an unsolicited 100 Continue through continueTolerantConnector', async () => {
+    const tolerant = new Agent({ connections: 1, connect: continueTolerantConnector() });
+    const client = new Axios({ baseURL: server.origin, adapter: undiciAdapter(tolerant) });
+    server.use((_req, res) => {
+      res.writeContinue();
+      res.writeHead(201, { 'Content-Type': 'application/json' }).end('{"id":1}');
+    });
+    try {
+      await expect(axios.request({ method: 'post', url: '/x', data: '{}' })).rejects.toMatchObject({
+        code: 'UND_ERR_SOCKET', // undici alone
+      });
+      for (const url of ['/a', '/b']) {
+        const response = await client.request<string>({ method: 'post', url, data: '{}' });
+        expect([response.status, response.data]).toEqual([201, '{"id":1}']);
+      }
+    } finally {
+      await tolerant.destroy();
+    }
   });
 
   it('stops reading past maxContentLength', async () => {

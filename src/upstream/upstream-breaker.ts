@@ -9,8 +9,8 @@ import { UpstreamError } from './upstream-error';
 
 type Call = () => Promise<unknown>;
 
-/** Outcomes that say nothing about the upstream's health. */
-const NOT_A_FAILURE = new Set(['upstream_4xx', 'aborted']);
+/** Outcomes that say nothing about the upstream's health (a request that could not even be built). */
+const NOT_A_FAILURE = new Set(['upstream_4xx', 'aborted', 'local_error']);
 
 /**
  * Fails fast while the upstream is failing, instead of tying callers up for a whole deadline,

@@ -74,6 +74,15 @@ describe('classifyTransportError', () => {
       502,
       'bad-gateway',
     ],
+    [
+      'undici refused to build the request (a header value it cannot send)',
+      errorWithCode('UND_ERR_INVALID_ARG'),
+      NOT_ABORTED,
+      'local_error',
+      false,
+      500,
+      'internal-error',
+    ],
     ['ECONNRESET', errorWithCode('ECONNRESET'), NOT_ABORTED, 'reset', true, 502, 'bad-gateway'],
     [
       'UND_ERR_SOCKET',

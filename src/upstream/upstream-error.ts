@@ -12,7 +12,8 @@ export type UpstreamOutcome =
   | 'invalid_response'
   | 'aborted'
   | 'circuit_open'
-  | 'overloaded';
+  | 'overloaded'
+  | 'local_error';
 
 export type UpstreamFailureOutcome = Exclude<UpstreamOutcome, 'ok'>;
 
@@ -48,6 +49,8 @@ function problemKind({ outcome, upstreamStatus }: UpstreamFailure): ProblemKind 
     case 'circuit_open':
     case 'overloaded':
       return 'upstream-unavailable';
+    case 'local_error':
+      return 'internal-error';
     case 'upstream_5xx':
       return upstreamStatus === 503 ? 'upstream-unavailable' : 'bad-gateway';
     default:
@@ -63,6 +66,8 @@ const NOT_SENT_CODES = new Set([
   'ENETUNREACH',
   'UND_ERR_CONNECT_TIMEOUT',
 ]);
+/** Raised while building the request, before a byte is written: the BFF's fault, not the upstream's. */
+const LOCAL_CODES = new Set(['UND_ERR_INVALID_ARG', 'ERR_INVALID_CHAR', 'ERR_INVALID_ARG_TYPE']);
 const RESET_CODES = new Set([
   'ECONNRESET',
   'EPIPE',
@@ -90,6 +95,13 @@ export function classifyTransportError(error: unknown, abort: AbortState): Upstr
     return { outcome: 'aborted', reachedUpstream: true, detail: 'The client closed the request.' };
   }
   const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && LOCAL_CODES.has(code)) {
+    return {
+      outcome: 'local_error',
+      reachedUpstream: false,
+      detail: `The request to the upstream API could not be built (${code}); it was not sent.`,
+    };
+  }
   if (typeof code === 'string' && NOT_SENT_CODES.has(code)) {
     return {
       outcome: 'refused',

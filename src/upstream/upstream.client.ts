@@ -5,7 +5,7 @@ import type { AxiosResponse } from 'axios';
 import { Agent } from 'undici';
 import { APP_CONFIG, AppConfigShape } from '../config/app.config';
 import { SessionTokenService } from './session-token.service';
-import { undiciAdapter } from './undici.adapter';
+import { continueTolerantConnector, undiciAdapter } from './undici.adapter';
 import type { UpstreamCallRecord } from '../observability/access-log';
 import { MetricsService } from '../observability/metrics.service';
 import { ClientTrace, RequestTrace, Tracing } from '../observability/tracing';
@@ -47,14 +47,30 @@ export interface UpstreamCallContext {
 }
 
 const JSON_CONTENT_TYPE = /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i;
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)/i;
 const BACK_OFF_HEADER = /^(?:retry-after|ratelimit(?:-policy)?|x-ratelimit-[\w-]+)$/i;
+/** Real back-off values are a few dozen bytes; anything longer is not passed on to browsers. */
+export const MAX_BACK_OFF_HEADER_BYTES = 256;
 
 function backOffHeaders(headers: AxiosResponse['headers']): Record<string, string> {
   const kept: Record<string, string> = {};
   for (const name of Object.keys(headers)) {
-    if (BACK_OFF_HEADER.test(name)) kept[name] = String(headers[name]);
+    const value = String(headers[name]);
+    // undici decodes header bytes as latin1: one character per byte.
+    if (BACK_OFF_HEADER.test(name) && value.length <= MAX_BACK_OFF_HEADER_BYTES) kept[name] = value;
   }
   return kept;
+}
+
+/**
+ * The body was decoded as UTF-8 (JSON's only encoding, RFC 8259), so the relayed type says so: the
+ * upstream's media type with `charset=utf-8`, or undefined for a type that declares another charset.
+ */
+function relayedJsonType(contentType: string): string | undefined {
+  if (!JSON_CONTENT_TYPE.test(contentType)) return undefined;
+  const charset = CHARSET.exec(contentType)?.[1].toLowerCase();
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') return undefined;
+  return `${contentType.split(';')[0].trim().toLowerCase()}; charset=utf-8`;
 }
 
 function parsesAsJson(body: string, objectOnly: boolean): boolean {
@@ -91,7 +107,11 @@ export class UpstreamClient implements OnApplicationShutdown {
     this.server = url;
     this.basePath = url.pathname.replace(/\/+$/, '');
     this.timeoutMs = upstream.timeoutMs;
-    this.agent = new Agent({ connections: upstream.maxConcurrency, keepAliveTimeout: 4_000 });
+    this.agent = new Agent({
+      connections: upstream.maxConcurrency,
+      keepAliveTimeout: 4_000,
+      connect: continueTolerantConnector(),
+    });
     // Set once on the instance this client owns (see UpstreamModule), not merged per request. It
     // has no transforms: bodies pass as the strings they are, and axios skips a header pass each way.
     Object.assign(http.axiosRef.defaults, {
@@ -210,8 +230,8 @@ export class UpstreamClient implements OnApplicationShutdown {
   }
 
   private interpret({ status, headers, data }: AxiosResponse<string>): UpstreamReply {
-    const contentType = String(headers['content-type'] ?? '');
-    const isJson = JSON_CONTENT_TYPE.test(contentType);
+    const contentType = relayedJsonType(String(headers['content-type'] ?? ''));
+    const isJson = contentType !== undefined;
     if (status >= 200 && status < 300 && isJson && parsesAsJson(data, true)) {
       return { status, contentType, body: data, headers: {} };
     }

@@ -1,17 +1,28 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { freePort } from './free-port';
 
-/** A real redis-server of the test's own, on a free loopback port, without persistence. */
+export interface RedisOptions {
+  /** Persist with an AOF in this folder (`appendfsync everysec`, as docker-compose runs it). */
+  readonly aofDir?: string;
+}
+
+/**
+ * A real redis-server of the test's own, on a free loopback port: without persistence, or with an
+ * AOF in `aofDir` as docker-compose runs it.
+ */
 export class RedisServer {
   private process?: ChildProcess;
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private options: RedisOptions,
+  ) {}
 
-  static async start(): Promise<RedisServer> {
+  static async start(options: RedisOptions = {}): Promise<RedisServer> {
     if (spawnSync('redis-server', ['--version']).error) {
       throw new Error('redis-server not found: apt-get install redis-server');
     }
-    const server = new RedisServer(await freePort());
+    const server = new RedisServer(await freePort(), options);
     await server.restart();
     return server;
   }
@@ -20,11 +31,15 @@ export class RedisServer {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  /** Starts it again on the same port, empty (as after a crash without persistence). */
-  async restart(): Promise<void> {
+  /** Starts it again on the same port: empty without persistence, else from its AOF. */
+  async restart(options = this.options): Promise<void> {
+    this.options = options;
+    const persistence = options.aofDir
+      ? ['--dir', options.aofDir, '--appendonly', 'yes', '--appendfsync', 'everysec']
+      : ['--appendonly', 'no'];
     const child = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.process = child;
