@@ -93,6 +93,10 @@ export function sendProblem(
     .headers(problem.headers)
     .type(PROBLEM_CONTENT_TYPE)
     .send(
-      JSON.stringify({ ...problem.problem, requestId: request.id, traceId: traceOf(request.raw).traceId }),
+      JSON.stringify({
+        ...problem.problem,
+        requestId: request.id,
+        traceId: traceOf(request.raw).traceId,
+      }),
     );
 }

@@ -139,7 +139,6 @@ export class EnvironmentVariables {
   @IsIn([true, false], { message: '$property must be true or false' })
   readonly IDEMPOTENCY_REQUIRE_DURABLE: boolean = false;
 
-
   // OpenTelemetry's own variables (https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/).
   @Expose()
   @Transform(toBoolean)
