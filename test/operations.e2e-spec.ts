@@ -290,7 +290,7 @@ describe('session token lifecycle', () => {
       const metrics = (await request(bff.url).get('/metrics')).text;
       expect(metrics).toMatch(/^upstream_circuit_breaker_state 0$/m);
       expect(metrics).toMatch(
-        /^upstream_request_duration_seconds_count\{outcome="local_error"\} 25$/m,
+        /^upstream_request_duration_seconds_count\{operation="createPreventiveInterventionScheduled",outcome="local_error"\} 25$/m,
       );
       expect(logs.entries().filter((e) => e.level === 'error')).toHaveLength(25);
 
