@@ -9,6 +9,7 @@ import { Logger } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module';
 import { answerClientError } from './common/client-error';
+import { REQUEST_ID } from './common/request-id';
 import { AppConfig } from './config/app.config';
 import { AccessLog } from './observability/access-log';
 import { ProxiedRoutes } from './proxy/proxied-routes';
@@ -16,7 +17,6 @@ import { createLogger } from './observability/logger';
 import { buildOpenApiDocument, setupSwagger } from './swagger/swagger';
 
 export const BODY_LIMIT_BYTES = 16 * 1024;
-const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
 /**
  * helmet's headers, read once off the middleware: with this configuration they never depend on
