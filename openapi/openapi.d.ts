@@ -31,7 +31,7 @@ export interface components {
         /** @description A field that failed validation. */
         FieldErrorDto: {
             /**
-             * @description Path of the offending property.
+             * @description Path of the offending property (an unknown one as sent, cut to 128 characters).
              * @example scheduledEnd
              */
             field: string;
@@ -54,6 +54,7 @@ export interface components {
              */
             title: string;
             /**
+             * Format: int32
              * @description HTTP status code.
              * @example 400
              */
@@ -64,7 +65,7 @@ export interface components {
              */
             detail: string;
             /**
-             * @description Identifier of the request, for support and log search.
+             * @description Identifier of the request, for support and log search: the caller's X-Request-Id when it fits, else a UUID.
              * @example 0f8fad5b-d9cb-469f-a165-70867728950e
              */
             requestId?: string;
@@ -73,10 +74,11 @@ export interface components {
              * @example 4bf92f3577b34da6a3ce929d0e0e4736
              */
             traceId?: string;
-            /** @description Validation errors, one per field. */
+            /** @description Validation errors, one per field; the first 20 when there are more. */
             errors?: components["schemas"]["FieldErrorDto"][];
         };
         /**
+         * Format: int32
          * @description Intervention creation workflow status. Available values: 0: toScheduled, 1: scheduled, 2: done.
          * @enum {integer}
          */
@@ -101,6 +103,7 @@ export interface components {
              */
             creationStatus: components["schemas"]["CreationStatus"];
             /**
+             * Format: int64
              * @description Identifier of the associated routine.
              * @example 1
              */
@@ -322,6 +325,12 @@ export interface operations {
             /** @description The preventive intervention has been created. */
             201: {
                 headers: {
+                    /** @description The caller's budget: `q` requests per `w` seconds. Sent on every answer once the rate limiter has run, when it is on (`RATE_LIMIT_PER_MINUTE` > 0); not on those Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `r` requests for the next `t` seconds. Sent on every answer once the rate limiter has run, when it is on (`RATE_LIMIT_PER_MINUTE` > 0); not on those Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
+                    RateLimit?: string;
+                    /** @description The request's `Origin`, when it is one of `CORS_ORIGINS` (exact origins; none by default, and then no CORS header is ever sent). It comes with `Vary: Origin` and `Access-Control-Expose-Headers: X-Request-Id, Retry-After, RateLimit, RateLimit-Policy, Idempotent-Replayed`. Preflights allow the methods of the proxied routes and the headers Authorization, Content-Type, X-Request-Id and Idempotency-Key, cached 600 s. The upstream's CORS headers are never relayed. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description `true` when this is the stored answer to an earlier request with the same Idempotency-Key. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -371,6 +380,12 @@ export interface operations {
             /** @description The body is not a JSON object, is malformed JSON, or fails validation (one entry per field in `errors`); or the Idempotency-Key is malformed, or missing while required. */
             400: {
                 headers: {
+                    /** @description The caller's budget: `q` requests per `w` seconds. Sent on every answer once the rate limiter has run, when it is on (`RATE_LIMIT_PER_MINUTE` > 0); not on those Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `r` requests for the next `t` seconds. Sent on every answer once the rate limiter has run, when it is on (`RATE_LIMIT_PER_MINUTE` > 0); not on those Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
+                    RateLimit?: string;
+                    /** @description The request's `Origin`, when it is one of `CORS_ORIGINS` (exact origins; none by default, and then no CORS header is ever sent). It comes with `Vary: Origin` and `Access-Control-Expose-Headers: X-Request-Id, Retry-After, RateLimit, RateLimit-Policy, Idempotent-Replayed`. Preflights allow the methods of the proxied routes and the headers Authorization, Content-Type, X-Request-Id and Idempotency-Key, cached 600 s. The upstream's CORS headers are never relayed. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -396,8 +411,14 @@ export interface operations {
             /** @description No `Authorization: Bearer <token>` header, or not of that form. Nothing is sent upstream. */
             401: {
                 headers: {
-                    /** @description Always `Bearer`. */
-                    "WWW-Authenticate"?: string;
+                    /** @description The caller's budget: `q` requests per `w` seconds. Sent on every answer once the rate limiter has run, when it is on (`RATE_LIMIT_PER_MINUTE` > 0); not on those Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `r` requests for the next `t` seconds. Sent on every answer once the rate limiter has run, when it is on (`RATE_LIMIT_PER_MINUTE` > 0); not on those Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
+                    RateLimit?: string;
+                    /** @description The request's `Origin`, when it is one of `CORS_ORIGINS` (exact origins; none by default, and then no CORS header is ever sent). It comes with `Vary: Origin` and `Access-Control-Expose-Headers: X-Request-Id, Retry-After, RateLimit, RateLimit-Policy, Idempotent-Replayed`. Preflights allow the methods of the proxied routes and the headers Authorization, Content-Type, X-Request-Id and Idempotency-Key, cached 600 s. The upstream's CORS headers are never relayed. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description `Bearer`, with `error="invalid_request"` when the header is malformed. */
+                    "WWW-Authenticate"?: "Bearer" | "Bearer error=\"invalid_request\"";
                     [name: string]: unknown;
                 };
                 content: {
@@ -417,7 +438,13 @@ export interface operations {
             /** @description A request with the same Idempotency-Key is still in progress: retry after `Retry-After`. */
             409: {
                 headers: {
-                    /** @description Seconds to wait before trying again. */
+                    /** @description The caller's budget: `q` requests per `w` seconds. Sent on every answer once the rate limiter has run, when it is on (`RATE_LIMIT_PER_MINUTE` > 0); not on those Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `r` requests for the next `t` seconds. Sent on every answer once the rate limiter has run, when it is on (`RATE_LIMIT_PER_MINUTE` > 0); not on those Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
+                    RateLimit?: string;
+                    /** @description The request's `Origin`, when it is one of `CORS_ORIGINS` (exact origins; none by default, and then no CORS header is ever sent). It comes with `Vary: Origin` and `Access-Control-Expose-Headers: X-Request-Id, Retry-After, RateLimit, RateLimit-Policy, Idempotent-Replayed`. Preflights allow the methods of the proxied routes and the headers Authorization, Content-Type, X-Request-Id and Idempotency-Key, cached 600 s. The upstream's CORS headers are never relayed. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds to wait before trying again, 1 to 600 when the BFF sets it. On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -438,6 +465,8 @@ export interface operations {
             /** @description The body is larger than 16 KiB. */
             413: {
                 headers: {
+                    /** @description The request's `Origin`, when it is one of `CORS_ORIGINS` (exact origins; none by default, and then no CORS header is ever sent). It comes with `Vary: Origin` and `Access-Control-Expose-Headers: X-Request-Id, Retry-After, RateLimit, RateLimit-Policy, Idempotent-Replayed`. Preflights allow the methods of the proxied routes and the headers Authorization, Content-Type, X-Request-Id and Idempotency-Key, cached 600 s. The upstream's CORS headers are never relayed. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -457,6 +486,12 @@ export interface operations {
             /** @description The body is not sent as `Content-Type: application/json`. */
             415: {
                 headers: {
+                    /** @description The caller's budget: `q` requests per `w` seconds. Sent on every answer once the rate limiter has run, when it is on (`RATE_LIMIT_PER_MINUTE` > 0); not on those Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `r` requests for the next `t` seconds. Sent on every answer once the rate limiter has run, when it is on (`RATE_LIMIT_PER_MINUTE` > 0); not on those Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
+                    RateLimit?: string;
+                    /** @description The request's `Origin`, when it is one of `CORS_ORIGINS` (exact origins; none by default, and then no CORS header is ever sent). It comes with `Vary: Origin` and `Access-Control-Expose-Headers: X-Request-Id, Retry-After, RateLimit, RateLimit-Policy, Idempotent-Replayed`. Preflights allow the methods of the proxied routes and the headers Authorization, Content-Type, X-Request-Id and Idempotency-Key, cached 600 s. The upstream's CORS headers are never relayed. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -476,6 +511,12 @@ export interface operations {
             /** @description The Idempotency-Key was already used by this caller with another request body. */
             422: {
                 headers: {
+                    /** @description The caller's budget: `q` requests per `w` seconds. Sent on every answer once the rate limiter has run, when it is on (`RATE_LIMIT_PER_MINUTE` > 0); not on those Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `r` requests for the next `t` seconds. Sent on every answer once the rate limiter has run, when it is on (`RATE_LIMIT_PER_MINUTE` > 0); not on those Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
+                    RateLimit?: string;
+                    /** @description The request's `Origin`, when it is one of `CORS_ORIGINS` (exact origins; none by default, and then no CORS header is ever sent). It comes with `Vary: Origin` and `Access-Control-Expose-Headers: X-Request-Id, Retry-After, RateLimit, RateLimit-Policy, Idempotent-Replayed`. Preflights allow the methods of the proxied routes and the headers Authorization, Content-Type, X-Request-Id and Idempotency-Key, cached 600 s. The upstream's CORS headers are never relayed. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -495,12 +536,14 @@ export interface operations {
             /** @description More than `RATE_LIMIT_PER_MINUTE` requests from this caller (by bearer token, else address) in a minute. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
-                    /** @description The policy, e.g. `"per-caller";q=120;w=60`. */
+                    /** @description The caller's budget: `q` requests per `w` seconds. Sent on every answer once the rate limiter has run, when it is on (`RATE_LIMIT_PER_MINUTE` > 0); not on those Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
                     "RateLimit-Policy"?: string;
-                    /** @description What is left, e.g. `"per-caller";r=0;t=42`. */
+                    /** @description What is left of it: `r` requests for the next `t` seconds. Sent on every answer once the rate limiter has run, when it is on (`RATE_LIMIT_PER_MINUTE` > 0); not on those Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
                     RateLimit?: string;
+                    /** @description The request's `Origin`, when it is one of `CORS_ORIGINS` (exact origins; none by default, and then no CORS header is ever sent). It comes with `Vary: Origin` and `Access-Control-Expose-Headers: X-Request-Id, Retry-After, RateLimit, RateLimit-Policy, Idempotent-Replayed`. Preflights allow the methods of the proxied routes and the headers Authorization, Content-Type, X-Request-Id and Idempotency-Key, cached 600 s. The upstream's CORS headers are never relayed. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds to wait before trying again, 1 to 600 when the BFF sets it. On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -517,9 +560,40 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
+            /** @description An unexpected error in the BFF (a bug). It is logged with its stack; the answer carries neither the stack nor the error. */
+            500: {
+                headers: {
+                    /** @description The caller's budget: `q` requests per `w` seconds. Sent on every answer once the rate limiter has run, when it is on (`RATE_LIMIT_PER_MINUTE` > 0); not on those Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `r` requests for the next `t` seconds. Sent on every answer once the rate limiter has run, when it is on (`RATE_LIMIT_PER_MINUTE` > 0); not on those Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
+                    RateLimit?: string;
+                    /** @description The request's `Origin`, when it is one of `CORS_ORIGINS` (exact origins; none by default, and then no CORS header is ever sent). It comes with `Vary: Origin` and `Access-Control-Expose-Headers: X-Request-Id, Retry-After, RateLimit, RateLimit-Policy, Idempotent-Replayed`. Preflights allow the methods of the proxied routes and the headers Authorization, Content-Type, X-Request-Id and Idempotency-Key, cached 600 s. The upstream's CORS headers are never relayed. */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "urn:interventions-bff:problem:internal-error",
+                     *       "title": "Internal server error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error occurred.",
+                     *       "requestId": "0f8fad5b-d9cb-469f-a165-70867728950e",
+                     *       "traceId": "4bf92f3577b34da6a3ce929d0e0e4736"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
             /** @description The upstream failed (5xx), could not be reached, closed the connection, or sent an invalid answer. */
             502: {
                 headers: {
+                    /** @description The caller's budget: `q` requests per `w` seconds. Sent on every answer once the rate limiter has run, when it is on (`RATE_LIMIT_PER_MINUTE` > 0); not on those Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `r` requests for the next `t` seconds. Sent on every answer once the rate limiter has run, when it is on (`RATE_LIMIT_PER_MINUTE` > 0); not on those Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
+                    RateLimit?: string;
+                    /** @description The request's `Origin`, when it is one of `CORS_ORIGINS` (exact origins; none by default, and then no CORS header is ever sent). It comes with `Vary: Origin` and `Access-Control-Expose-Headers: X-Request-Id, Retry-After, RateLimit, RateLimit-Policy, Idempotent-Replayed`. Preflights allow the methods of the proxied routes and the headers Authorization, Content-Type, X-Request-Id and Idempotency-Key, cached 600 s. The upstream's CORS headers are never relayed. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -539,7 +613,13 @@ export interface operations {
             /** @description The upstream cannot be used now: it answered 503 (its `Retry-After` is passed on), it is failing and the circuit breaker is open, too many calls are in flight, the upstream session token has expired, or an Idempotency-Key was sent while the shared idempotency store (Redis) is unreachable. */
             503: {
                 headers: {
-                    /** @description Seconds to wait before trying again. */
+                    /** @description The caller's budget: `q` requests per `w` seconds. Sent on every answer once the rate limiter has run, when it is on (`RATE_LIMIT_PER_MINUTE` > 0); not on those Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `r` requests for the next `t` seconds. Sent on every answer once the rate limiter has run, when it is on (`RATE_LIMIT_PER_MINUTE` > 0); not on those Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
+                    RateLimit?: string;
+                    /** @description The request's `Origin`, when it is one of `CORS_ORIGINS` (exact origins; none by default, and then no CORS header is ever sent). It comes with `Vary: Origin` and `Access-Control-Expose-Headers: X-Request-Id, Retry-After, RateLimit, RateLimit-Policy, Idempotent-Replayed`. Preflights allow the methods of the proxied routes and the headers Authorization, Content-Type, X-Request-Id and Idempotency-Key, cached 600 s. The upstream's CORS headers are never relayed. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds to wait before trying again, 1 to 600 when the BFF sets it. On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -560,6 +640,12 @@ export interface operations {
             /** @description The upstream did not answer within the deadline (`UPSTREAM_TIMEOUT_MS`). */
             504: {
                 headers: {
+                    /** @description The caller's budget: `q` requests per `w` seconds. Sent on every answer once the rate limiter has run, when it is on (`RATE_LIMIT_PER_MINUTE` > 0); not on those Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `r` requests for the next `t` seconds. Sent on every answer once the rate limiter has run, when it is on (`RATE_LIMIT_PER_MINUTE` > 0); not on those Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
+                    RateLimit?: string;
+                    /** @description The request's `Origin`, when it is one of `CORS_ORIGINS` (exact origins; none by default, and then no CORS header is ever sent). It comes with `Vary: Origin` and `Access-Control-Expose-Headers: X-Request-Id, Retry-After, RateLimit, RateLimit-Policy, Idempotent-Replayed`. Preflights allow the methods of the proxied routes and the headers Authorization, Content-Type, X-Request-Id and Idempotency-Key, cached 600 s. The upstream's CORS headers are never relayed. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -579,6 +665,12 @@ export interface operations {
             /** @description The upstream rejected the request: its status and its own JSON body are relayed unchanged (the example shows the problem sent when the upstream's body is not JSON). On 429, `Retry-After` and `RateLimit*` are passed on. */
             "4XX": {
                 headers: {
+                    /** @description The caller's budget: `q` requests per `w` seconds. Sent on every answer once the rate limiter has run, when it is on (`RATE_LIMIT_PER_MINUTE` > 0); not on those Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left of it: `r` requests for the next `t` seconds. Sent on every answer once the rate limiter has run, when it is on (`RATE_LIMIT_PER_MINUTE` > 0); not on those Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
+                    RateLimit?: string;
+                    /** @description The request's `Origin`, when it is one of `CORS_ORIGINS` (exact origins; none by default, and then no CORS header is ever sent). It comes with `Vary: Origin` and `Access-Control-Expose-Headers: X-Request-Id, Retry-After, RateLimit, RateLimit-Policy, Idempotent-Replayed`. Preflights allow the methods of the proxied routes and the headers Authorization, Content-Type, X-Request-Id and Idempotency-Key, cached 600 s. The upstream's CORS headers are never relayed. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {

@@ -12,6 +12,7 @@ import { AppModule } from './app.module';
 import { answerClientError } from './common/client-error';
 import { ProblemException } from './common/problem';
 import { sendProblem, toProblemException } from './common/problem.filter';
+import { REQUEST_ID } from './common/request-id';
 import { AppConfig } from './config/app.config';
 import { AccessLog } from './observability/access-log';
 import { ProxiedRoutes } from './proxy/proxied-routes';
@@ -26,7 +27,6 @@ export const BODY_LIMIT_BYTES = 16 * 1024;
  * answer is a 431 on both.
  */
 export const MAX_HEADER_LINES = 500;
-const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
 /**
  * helmet's headers, read once off the middleware: with this configuration they never depend on

@@ -95,7 +95,12 @@ describe.each(ROUTES)('$method $template', (route) => {
       expect.arrayContaining([String(route.successStatus), '400', ...SHARED_STATUSES]),
     );
     const success = operation.responses[String(route.successStatus)];
-    expect(Object.keys(success.headers)).toEqual(['Idempotent-Replayed']);
+    expect(Object.keys(success.headers)).toEqual([
+      'RateLimit-Policy',
+      'RateLimit',
+      'Access-Control-Allow-Origin',
+      'Idempotent-Replayed',
+    ]);
     expect(operation.parameters).toEqual(
       expect.arrayContaining([expect.objectContaining({ name: 'Idempotency-Key', in: 'header' })]),
     );

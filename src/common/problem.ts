@@ -46,6 +46,19 @@ export type ProblemKind = keyof typeof PROBLEMS;
 export const PROBLEM_TYPE_BASE = 'urn:interventions-bff:problem:';
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
+/**
+ * The bounds the API document gives a problem, enforced here where every problem is built. A body
+ * of unknown properties would otherwise get one `errors` entry per property, each echoing its name
+ * twice: a 15 KiB request, an 85 KiB answer. 20 entries hold every field of a DTO and every
+ * reserved key (13) the body pipe reports.
+ */
+export const PROBLEM_LIMITS = { detail: 512, errors: 20, field: 128, message: 256 } as const;
+
+/** Cut to at most `max` characters, marking the cut. */
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
 export interface ProblemOptions {
   /** Overrides the kind's usual status (an upstream 4xx keeps its own status). */
   readonly status?: number;
@@ -65,8 +78,13 @@ export class ProblemException extends HttpException {
       type: PROBLEM_TYPE_BASE + kind,
       title,
       status,
-      detail,
-      ...(options.errors ? { errors: options.errors } : {}),
+      detail: clip(detail, PROBLEM_LIMITS.detail),
+      ...(options.errors && {
+        errors: options.errors.slice(0, PROBLEM_LIMITS.errors).map(({ field, message }) => ({
+          field: clip(field, PROBLEM_LIMITS.field),
+          message: clip(message, PROBLEM_LIMITS.message),
+        })),
+      }),
     };
     this.headers = options.headers ?? {};
   }

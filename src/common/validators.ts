@@ -4,6 +4,8 @@ import { ValidateBy, ValidationOptions, buildMessage } from 'class-validator';
 // IsISO8601/IsRFC3339 accept date-only strings, missing offsets or Feb 30, hence this one.
 const RFC3339_DATE_TIME =
   /^(\d{4})-(\d{2})-(\d{2})T([01]\d|2[0-3]):([0-5]\d):([0-5]\d)(\.\d{1,9})?(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/;
+/** The longest string it matches: nine fraction digits and a numeric offset. */
+export const RFC3339_DATE_TIME_MAX_LENGTH = '2024-12-01T12:34:56.123456789+01:00'.length;
 
 // Not Date.UTC: it maps years 0-99 to 1900-1999, and 1900 is not a leap year but 0000 is.
 function daysInMonth(year: number, month: number): number {

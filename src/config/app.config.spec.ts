@@ -56,6 +56,7 @@ describe('loadAppConfig', () => {
     const config = loadAppConfig(MINIMAL);
     expect(config.port).toBe(3000);
     expect(config.host).toBe('0.0.0.0');
+    expect(config.publicBaseUrl).toBe('http://localhost:3000');
     expect(config.upstream).toMatchObject({
       baseUrl: 'https://z52mnqg347.execute-api.eu-west-3.amazonaws.com/main',
       timeoutMs: 10000,
@@ -155,6 +156,12 @@ describe('loadAppConfig', () => {
       ['non-numeric', 'PORT', { ...MINIMAL, PORT: 'http' }],
       ['negative', 'PORT', { ...MINIMAL, PORT: '-1' }],
       ['over 65535', 'PORT', { ...MINIMAL, PORT: '65536' }],
+      ['a relative URL', 'PUBLIC_BASE_URL', { ...MINIMAL, PUBLIC_BASE_URL: '/api' }],
+      [
+        'an origin over 267 characters',
+        'CORS_ORIGINS',
+        { ...MINIMAL, CORS_ORIGINS: `https://app.example,https://${'a'.repeat(260)}` },
+      ],
     ])('%s: a problem naming %s', (_name, variable, env) => {
       const error = configError(env);
       expect(error.problems.length).toBeGreaterThan(0);

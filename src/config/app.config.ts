@@ -27,6 +27,17 @@ function IntegerVariable(min: number, max: number): PropertyDecorator {
   );
 }
 
+/** An http:// or https:// URL variable; a host without a top-level domain (a service name) is fine. */
+function HttpUrlVariable(): PropertyDecorator {
+  return applyDecorators(
+    Expose(),
+    IsUrl(
+      { protocols: ['http', 'https'], require_protocol: true, require_tld: false },
+      { message: '$property must be an http:// or https:// URL' },
+    ),
+  );
+}
+
 const toBoolean = ({ value }: { value: unknown }): unknown =>
   value === 'true' ? true : value === 'false' ? false : value;
 
@@ -42,11 +53,7 @@ const SAMPLERS = [
 
 /** The environment this service reads, one property per variable; anything else is ignored. */
 export class EnvironmentVariables {
-  @Expose()
-  @IsUrl(
-    { protocols: ['http', 'https'], require_protocol: true, require_tld: false },
-    { message: '$property must be an http:// or https:// URL' },
-  )
+  @HttpUrlVariable()
   readonly UPSTREAM_BASE_URL!: string;
 
   @Expose() @IsOptional() @IsString() @IsNotEmpty() readonly UPSTREAM_SESSION_TOKEN?: string;
@@ -79,13 +86,20 @@ export class EnvironmentVariables {
   @IsIn([true, false], { message: '$property must be true or false' })
   readonly DOCS_ENABLED: boolean = true;
 
-  /** Comma-separated exact origins allowed by CORS; none by default. */
+  /**
+   * Comma-separated exact origins allowed by CORS; none by default. Each is at most 267 characters
+   * (a host name has at most 253, and a port), the bound the API document gives the header.
+   */
   @Expose()
   @IsString()
-  @Matches(/^(https?:\/\/[^\s,/]+)?(,https?:\/\/[^\s,/]+)*$/, {
+  @Matches(/^(https?:\/\/[^\s,/]{1,259})?(,https?:\/\/[^\s,/]{1,259})*$/, {
     message: '$property must be a comma-separated list of origins such as https://app.example.com',
   })
   readonly CORS_ORIGINS: string = '';
+
+  /** Where frontends reach the BFF: the API document's server. The default fits `npm run demo`. */
+  @HttpUrlVariable()
+  readonly PUBLIC_BASE_URL: string = 'http://localhost:3000';
 
   @IntegerVariable(0, 1_000_000)
   readonly RATE_LIMIT_PER_MINUTE: number = 120;
@@ -192,6 +206,8 @@ export interface AppConfig {
   readonly logLevel: string;
   readonly docsEnabled: boolean;
   readonly corsOrigins: readonly string[];
+  /** The API document's server URL, without a trailing slash. */
+  readonly publicBaseUrl: string;
   /** Requests per caller per minute; 0 turns rate limiting off. */
   readonly rateLimitPerMinute: number;
   readonly shutdownGraceMs: number;
@@ -321,6 +337,7 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
     logLevel: env.LOG_LEVEL,
     docsEnabled: env.DOCS_ENABLED,
     corsOrigins: env.CORS_ORIGINS.split(',').filter((origin) => origin !== ''),
+    publicBaseUrl: env.PUBLIC_BASE_URL.replace(/\/+$/, ''),
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS,

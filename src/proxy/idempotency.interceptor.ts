@@ -44,6 +44,7 @@ export function Idempotent(): MethodDecorator {
       schema: {
         type: 'string',
         pattern: IDEMPOTENCY_KEY_PATTERN,
+        maxLength: 257, // 255 characters, and the quotes of the structured-field form
         example: '8e03978e-40d5-43e8-bc93-6894a57f9324',
       },
     }),

@@ -13,6 +13,7 @@ import { BearerAuthGuard } from '../common/bearer-auth.guard';
 import { Idempotent } from './idempotency.interceptor';
 import { ApiProblemResponse } from '../swagger/api-problem-response.decorator';
 import type { FieldErrorDto } from '../swagger/problem.dto';
+import { CORS_HEADERS, RATE_LIMIT_HEADERS, RETRY_AFTER_HEADER } from '../swagger/response-headers';
 import { PROXIED_ROUTE, ProxiedRouteMetadata } from './proxied-route.metadata';
 import { ProxyInterceptor } from './proxy.interceptor';
 
@@ -30,12 +31,9 @@ export interface ProxiedRouteOptions extends ProxiedRouteMetadata {
   };
 }
 
-const RETRY_AFTER = {
-  'Retry-After': {
-    description: 'Seconds to wait before trying again.',
-    schema: { type: 'integer' as const },
-  },
-};
+/** On every answer once the rate limiter has run; CORS runs on every request. */
+const ANSWER_HEADERS = { ...RATE_LIMIT_HEADERS, ...CORS_HEADERS };
+const WITH_RETRY_AFTER = { ...ANSWER_HEADERS, ...RETRY_AFTER_HEADER };
 
 /** The answers every proxied route can give besides its own success and 400 example. */
 const SHARED_PROBLEMS = [
@@ -46,7 +44,11 @@ const SHARED_PROBLEMS = [
       'No `Authorization: Bearer <token>` header, or not of that form. Nothing is sent upstream.',
     detail: 'An Authorization header with a Bearer token is required.',
     headers: {
-      'WWW-Authenticate': { description: 'Always `Bearer`.', schema: { type: 'string' } },
+      ...ANSWER_HEADERS,
+      'WWW-Authenticate': {
+        description: '`Bearer`, with `error="invalid_request"` when the header is malformed.',
+        schema: { type: 'string', enum: ['Bearer', 'Bearer error="invalid_request"'] },
+      },
     },
   }),
   ApiProblemResponse({
@@ -55,6 +57,7 @@ const SHARED_PROBLEMS = [
     description:
       "The upstream rejected the request: its status and its own JSON body are relayed unchanged (the example shows the problem sent when the upstream's body is not JSON). On 429, `Retry-After` and `RateLimit*` are passed on.",
     detail: 'The upstream API rejected the request with status 403.',
+    headers: ANSWER_HEADERS,
   }),
   ApiProblemResponse({
     status: 409,
@@ -62,25 +65,29 @@ const SHARED_PROBLEMS = [
     description:
       'A request with the same Idempotency-Key is still in progress: retry after `Retry-After`.',
     detail: 'A request with this Idempotency-Key is still in progress.',
-    headers: RETRY_AFTER,
+    headers: WITH_RETRY_AFTER,
   }),
   ApiProblemResponse({
     status: 422,
     kind: 'idempotency-key-reused',
     description: 'The Idempotency-Key was already used by this caller with another request body.',
     detail: 'This Idempotency-Key was used with another request body.',
+    headers: ANSWER_HEADERS,
   }),
   ApiProblemResponse({
     status: 413,
     kind: 'payload-too-large',
     description: 'The body is larger than 16 KiB.',
     detail: 'Request body is too large',
+    // Fastify answers it while reading the body, before the rate limiter runs.
+    headers: CORS_HEADERS,
   }),
   ApiProblemResponse({
     status: 415,
     kind: 'unsupported-media-type',
     description: 'The body is not sent as `Content-Type: application/json`.',
     detail: 'Content-Type must be application/json.',
+    headers: ANSWER_HEADERS,
   }),
   ApiProblemResponse({
     status: 429,
@@ -88,17 +95,15 @@ const SHARED_PROBLEMS = [
     description:
       'More than `RATE_LIMIT_PER_MINUTE` requests from this caller (by bearer token, else address) in a minute.',
     detail: 'More than 120 requests per 60 s; retry in 42 s.',
-    headers: {
-      ...RETRY_AFTER,
-      'RateLimit-Policy': {
-        description: 'The policy, e.g. `"per-caller";q=120;w=60`.',
-        schema: { type: 'string' },
-      },
-      RateLimit: {
-        description: 'What is left, e.g. `"per-caller";r=0;t=42`.',
-        schema: { type: 'string' },
-      },
-    },
+    headers: WITH_RETRY_AFTER,
+  }),
+  ApiProblemResponse({
+    status: 500,
+    kind: 'internal-error',
+    description:
+      'An unexpected error in the BFF (a bug). It is logged with its stack; the answer carries neither the stack nor the error.',
+    detail: 'An unexpected error occurred.',
+    headers: ANSWER_HEADERS,
   }),
   ApiProblemResponse({
     status: 502,
@@ -106,6 +111,7 @@ const SHARED_PROBLEMS = [
     description:
       'The upstream failed (5xx), could not be reached, closed the connection, or sent an invalid answer.',
     detail: 'The upstream API failed with status 500.',
+    headers: ANSWER_HEADERS,
   }),
   ApiProblemResponse({
     status: 503,
@@ -115,13 +121,14 @@ const SHARED_PROBLEMS = [
       'the circuit breaker is open, too many calls are in flight, the upstream session token has expired, ' +
       'or an Idempotency-Key was sent while the shared idempotency store (Redis) is unreachable.',
     detail: 'The upstream API is failing; requests are paused for a short while.',
-    headers: RETRY_AFTER,
+    headers: WITH_RETRY_AFTER,
   }),
   ApiProblemResponse({
     status: 504,
     kind: 'gateway-timeout',
     description: 'The upstream did not answer within the deadline (`UPSTREAM_TIMEOUT_MS`).',
     detail: 'The upstream API did not answer within 10000 ms.',
+    headers: ANSWER_HEADERS,
   }),
 ];
 
@@ -154,6 +161,7 @@ export function ProxiedRoute(options: ProxiedRouteOptions): MethodDecorator {
       description: success.description,
       type: success.type,
       headers: {
+        ...ANSWER_HEADERS,
         'Idempotent-Replayed': {
           description:
             '`true` when this is the stored answer to an earlier request with the same Idempotency-Key.',
@@ -170,6 +178,7 @@ export function ProxiedRoute(options: ProxiedRouteOptions): MethodDecorator {
         pathParameters,
       detail: 'The request body is invalid.',
       errors: options.invalidExample,
+      headers: ANSWER_HEADERS,
     }),
     ...SHARED_PROBLEMS,
   );

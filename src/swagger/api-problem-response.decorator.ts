@@ -1,5 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiExtraModels, ApiResponse, getSchemaPath } from '@nestjs/swagger';
+import type { HeadersObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, PROBLEMS, ProblemKind } from '../common/problem';
 import { FieldErrorDto, ProblemDto } from './problem.dto';
 
@@ -9,10 +10,7 @@ export interface ProblemResponseOptions {
   readonly kind: ProblemKind;
   readonly detail: string;
   readonly errors?: readonly FieldErrorDto[];
-  readonly headers?: Record<
-    string,
-    { description: string; schema: { type: 'string' | 'integer' } }
-  >;
+  readonly headers?: HeadersObject;
 }
 
 /** Documents an error response with the problem schema and a realistic example body. */

@@ -1,12 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import type {
   ContentObject,
   ReferenceObject,
   SchemaObject,
+  ServerObject,
 } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
+import { APP_CONFIG, AppConfigShape } from '../config/app.config';
 
 interface PackageInfo {
   readonly name: string;
@@ -105,7 +108,19 @@ export function withBodyExamples(document: OpenAPIObject): OpenAPIObject {
   return document;
 }
 
+/** How the BFF handles the caller's token: what RFC 8725 (JWT best practices) asks an API to say. */
+const BEARER_DESCRIPTION =
+  "The caller's bearer token (RFC 6750), usually a JWT. The BFF checks only its form " +
+  '(`Bearer <b64token>`) and forwards it to the upstream unchanged, as `Authorization`: it does not ' +
+  'decode or verify it, the upstream does, and RFC8725 (JWT best current practices: an explicit ' +
+  'algorithm allow-list, no `alg: none`, issuer, audience and expiry checked) applies there. The BFF ' +
+  'never logs it, never stores it (idempotency keys and rate-limit counters use its SHA-256 hash) ' +
+  'and never puts it in an answer.';
+
 export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
+  const { publicBaseUrl } = app
+    .get(ConfigService<AppConfigShape, true>)
+    .getOrThrow(APP_CONFIG, { infer: true });
   const config = new DocumentBuilder()
     .setTitle(API_TITLE)
     .setDescription(pkg.description)
@@ -113,13 +128,23 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     .addBearerAuth({
       type: 'http',
       scheme: 'bearer',
-      description: "The caller's bearer token, forwarded to the upstream unchanged.",
+      bearerFormat: 'JWT',
+      description: BEARER_DESCRIPTION,
     })
     .addTag(
       'Interventions',
       'Maintenance interventions, created on the maintenance-management API.',
     )
     .build();
+  config.servers = [
+    {
+      url: publicBaseUrl,
+      description:
+        'The BFF at `PUBLIC_BASE_URL`; by default the local demo (`npm run demo`, docker-compose).',
+      // For internal web frontends, not the public (OWASP API9: declare each server's audience).
+      'x-internal': true,
+    } as ServerObject,
+  ];
   return withBodyExamples(
     SwaggerModule.createDocument(app, config, {
       operationIdFactory: (_controllerKey, methodKey) => methodKey,

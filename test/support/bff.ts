@@ -34,7 +34,8 @@ export async function startBff(
     ...env,
   });
   const app = await createApp(config, { logDestination: logs, modules });
-  await app.listen({ port: 0, host: '127.0.0.1' });
+  // Any free port, unless the test must know it beforehand (for PUBLIC_BASE_URL).
+  await app.listen({ port: Number(env.PORT ?? 0), host: '127.0.0.1' });
   return {
     app,
     url: await app.getUrl().then((u) => u.replace('[::1]', '127.0.0.1')),

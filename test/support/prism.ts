@@ -127,7 +127,13 @@ export function usePrismAndBff(): { readonly prism: RunningPrism; readonly bff: 
   const running = {} as { prism: RunningPrism; bff: RunningBff };
   beforeAll(async () => {
     running.prism = await startPrism();
-    running.bff = await startBff({ UPSTREAM_BASE_URL: running.prism.url });
+    // Swagger UI sends Try it out to the document's server, so it must be this BFF.
+    const port = await freePort();
+    running.bff = await startBff({
+      UPSTREAM_BASE_URL: running.prism.url,
+      PORT: String(port),
+      PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+    });
   });
   afterAll(async () => {
     await running.bff?.close();

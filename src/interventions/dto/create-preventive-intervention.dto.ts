@@ -1,6 +1,12 @@
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
+import type { EnumSchemaAttributes } from '@nestjs/swagger/dist/interfaces/enum-schema-attributes.interface';
 import { IsIn } from 'class-validator';
-import { IsAfterProperty, IsPositiveSafeInteger, IsRfc3339DateTime } from '../../common/validators';
+import {
+  IsAfterProperty,
+  IsPositiveSafeInteger,
+  IsRfc3339DateTime,
+  RFC3339_DATE_TIME_MAX_LENGTH,
+} from '../../common/validators';
 
 /** Intervention creation workflow status, as the upstream numbers it. */
 export enum CreationStatus {
@@ -22,6 +28,7 @@ export class CreatePreventiveInterventionDto {
   @ApiProperty({
     description: 'Start time of the intervention (ISO 8601 date-time with a time zone).',
     format: 'date-time',
+    maxLength: RFC3339_DATE_TIME_MAX_LENGTH,
     example: '2024-12-01T12:34:56.000Z',
   })
   @IsRfc3339DateTime()
@@ -31,6 +38,7 @@ export class CreatePreventiveInterventionDto {
     description:
       'End time of the intervention (ISO 8601 date-time with a time zone), strictly after scheduledStart.',
     format: 'date-time',
+    maxLength: RFC3339_DATE_TIME_MAX_LENGTH,
     example: '2024-12-05T14:56:23.000Z',
   })
   @IsRfc3339DateTime()
@@ -42,6 +50,13 @@ export class CreatePreventiveInterventionDto {
       'Intervention creation workflow status. Available values: 0: toScheduled, 1: scheduled, 2: done.',
     enum: CREATION_STATUSES,
     enumName: 'CreationStatus',
+    // Bounds belong on the named schema; @nestjs/swagger copies enumSchema there whole, though it
+    // types it as a few annotations only.
+    enumSchema: {
+      format: 'int32',
+      minimum: CreationStatus.ToScheduled,
+      maximum: CreationStatus.Done,
+    } as EnumSchemaAttributes,
     type: 'integer',
     example: CreationStatus.Scheduled,
   })
@@ -51,6 +66,7 @@ export class CreatePreventiveInterventionDto {
   @ApiProperty({
     description: 'Identifier of the associated routine.',
     type: 'integer',
+    format: 'int64',
     minimum: 1,
     maximum: Number.MAX_SAFE_INTEGER,
     example: 1,
