@@ -119,6 +119,7 @@ it('500: an error that is not an HttpException is the documented problem, withou
     status: 500,
     detail: 'An unexpected error occurred.',
     requestId: res.headers['x-request-id'],
+    traceId: expect.stringMatching(/^[0-9a-f]{32}$/),
   });
   expect(broken(res.body, problemSchema('500'), 'body')).toEqual([]);
   expect(res.text).not.toMatch(/abc123|TypeError|at /);
