@@ -4,9 +4,13 @@
 #   build:   full dependency tree, compiles TypeScript into dist/
 #   runtime: production dependencies + dist/ only, runs as the non-root `node` user (uid 1000)
 #
-# Pinned to the Node 20 LTS line on Debian bookworm slim. For reproducible release builds,
-# pin the digest as well (node:20.20-bookworm-slim@sha256:...).
-ARG NODE_IMAGE=node:20.20-bookworm-slim
+# The Node 24 LTS line ("Krypton", supported to 2028-04-30) on Debian bookworm slim; CI tests on
+# Node 24.22.3. Digest NOT pinned yet: Docker Hub cannot be reached from the machine this was
+# written on, so no digest could be read, and none is made up here. For reproducible release
+# builds, read it where the registry is reachable and pin it:
+#   docker buildx imagetools inspect node:24-bookworm-slim   # -> Digest: sha256:...
+#   ARG NODE_IMAGE=node:24-bookworm-slim@sha256:<that digest>
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 ############################
 # Build stage

@@ -279,9 +279,9 @@ describe('Dockerfile', () => {
     .filter((l) => l && !l.startsWith('#'));
   const finalStage = lines.slice(lines.map((l) => /^FROM\s/i.test(l)).lastIndexOf(true));
 
-  it('is multi-stage and builds on a Node 20 slim image', () => {
+  it('is multi-stage and builds on a Node 24 slim image', () => {
     expect(lines.filter((l) => /^FROM\s/i.test(l)).length).toBeGreaterThanOrEqual(2);
-    expect(dockerfile).toMatch(/node:20[\w.-]*-slim/);
+    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:24[\w.-]*-slim(@sha256:[0-9a-f]{64})?$/m);
   });
 
   it('runs the final stage as a non-root USER', () => {
