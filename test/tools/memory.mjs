@@ -83,11 +83,14 @@ function cpuMicros(pid) {
   return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK;
 }
 
-/** VmRSS and VmHWM (peak) of a process, in bytes. */
+/**
+ * VmRSS, VmHWM (peak RSS) and RssAnon of a process, in bytes. RSS includes the node binary's
+ * mapped pages (~55 MB here: file-backed, reclaimable); RssAnon is the process's own memory.
+ */
 function memory(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]) * 1024;
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM'), anon: kb('RssAnon') };
 }
 
 /** autocannon on the BFF for `seconds`: answers, failures, CPU per request; samples RSS every 10 s. */
@@ -209,7 +212,7 @@ async function main() {
             if (!single) return;
             timeline.push(s);
             process.stdout.write(
-              `  ${s.seconds.toFixed(0).padStart(4)} s  RSS ${mb(s.rss)}  peak ${mb(s.hwm)}  ` +
+              `  ${s.seconds.toFixed(0).padStart(4)} s  RSS ${mb(s.rss)} (anon ${mb(s.anon)})  peak ${mb(s.hwm)}  ` +
                 `${int(s.perSecond)} req/s  ${int(s.cpuPerRequest)} µs/req\n`,
             );
           },
@@ -238,6 +241,7 @@ async function main() {
       cpuRatio: median(ratios),
       peakRss: Math.max(...mine.map((r) => r.hwm)),
       endRss: mine.at(-1).rss,
+      endAnon: mine.at(-1).anon,
     };
   });
   const lines = [
@@ -247,7 +251,15 @@ async function main() {
     `- Node ${process.version}, ${CPUS} CPU(s); the BFFs ${pins ? 'pinned to CPU 0, load on CPU 1' : 'not pinned'}`,
     '',
     ...table(
-      ['node flags', 'req/s', 'CPU/request', `CPU vs ${baseline}`, 'peak RSS', 'RSS at the end'],
+      [
+        'node flags',
+        'req/s',
+        'CPU/request',
+        `CPU vs ${baseline}`,
+        'peak RSS',
+        'RSS at the end',
+        'of which anon',
+      ],
       rows.map((r) => [
         r.setting === 'none' ? 'none' : `\`${r.setting}\``,
         int(r.perSecond),
@@ -257,6 +269,7 @@ async function main() {
           : `${r.cpuRatio >= 1 ? '+' : ''}${((r.cpuRatio - 1) * 100).toFixed(1)}%`,
         mb(r.peakRss),
         mb(r.endRss),
+        mb(r.endAnon),
       ]),
     ),
   ];
