@@ -83,7 +83,13 @@ export class UpstreamClient implements OnApplicationShutdown {
     const url = new URL(upstream.baseUrl);
     this.basePath = url.pathname.replace(/\/+$/, '');
     this.timeoutMs = upstream.timeoutMs;
-    this.agent = new Agent({ connections: upstream.maxConcurrency, keepAliveTimeout: 4_000 });
+    // allowH2: false keeps HTTP/1.1 (undici 8 negotiates HTTP/2 over TLS by default), on which
+    // `connections` bounds the calls in flight and which every test and the upstream's contract use.
+    this.agent = new Agent({
+      connections: upstream.maxConcurrency,
+      keepAliveTimeout: 4_000,
+      allowH2: false,
+    });
     // Set once on the instance this client owns (see UpstreamModule), not merged per request. It
     // has no transforms: bodies pass as the strings they are, and axios skips a header pass each way.
     Object.assign(http.axiosRef.defaults, {
