@@ -8,6 +8,7 @@
 //
 //   node test/tools/memory.mjs [--duration 15] [--rounds 3] [--connections 100]
 //       [--settings "none; --max-semi-space-size=2; ..."]      the trade-off table
+//   node test/tools/memory.mjs --settings "none; bin=./node-in-a-320MiB-cgroup.sh"   (a wrapper)
 //   node test/tools/memory.mjs --settings "--max-semi-space-size=2 --max-old-space-size=128" \
 //       --rounds 1 --duration 300                              one setting: RSS every 10 s, slope
 //
@@ -186,14 +187,18 @@ async function main() {
   const single = options.settings.length === 1;
   try {
     for (const setting of options.settings) {
-      // A setting is node flags, and optionally NAME=value environment variables (MALLOC_ARENA_MAX=2).
-      const words = setting === 'none' ? [] : setting.split(/\s+/);
+      // A setting is node flags, optionally NAME=value environment variables (MALLOC_ARENA_MAX=2)
+      // and bin=<path>, another node binary or a wrapper that execs one (e.g. in a memory cgroup).
+      const all = setting === 'none' ? [] : setting.split(/\s+/);
+      const node = all.find((w) => w.startsWith('bin='))?.slice(4);
+      const words = all.filter((w) => !w.startsWith('bin='));
       const env = Object.fromEntries(
         words.filter((w) => /^[A-Z_]+=/.test(w)).map((w) => w.split(/=(.*)/s).slice(0, 2)),
       );
       const bff = await startBff({
         upstreamUrl: stub.url,
         cpu: pins?.bff,
+        node,
         nodeArgs: words.filter((w) => !/^[A-Z_]+=/.test(w)),
         env: { LOG_LEVEL: 'info', RATE_LIMIT_PER_MINUTE: '1000000', ...env },
       });
