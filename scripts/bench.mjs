@@ -12,6 +12,9 @@
 //   node scripts/bench.mjs --smoke                           one short round (npm test)
 //   node scripts/bench.mjs --upstream-errors 30              30% of upstream answers are 500
 //   node scripts/bench.mjs --connections 100 --duration 300  memory: RSS every 10 s
+//   node scripts/bench.mjs --node /usr/bin/node              the BFF also on another node binary
+//                                                          (same build, same rounds: runtimes
+//                                                          side by side)
 //
 // CPU per request is a server process's whole CPU (user + system, all threads: what
 // `process.cpuUsage()` reports), read from /proc/<pid>/stat around each run, divided by the
@@ -62,11 +65,17 @@ function parseOptions(argv) {
     connections: undefined,
     callers: DEFAULT_CALLERS,
     upstreamErrors: 0,
+    node: undefined,
   };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     if (arg === '--smoke') {
       options.smoke = true;
+      continue;
+    }
+    if (arg === '--node' && argv[i + 1]) {
+      options.node = argv[i + 1];
+      i += 1;
       continue;
     }
     const name = arg.replace(/^--/, '').replace(/-(\w)/g, (_, c) => c.toUpperCase());
@@ -78,7 +87,7 @@ function parseOptions(argv) {
     ) {
       throw new Error(
         `bad option ${arg} ${argv[i + 1] ?? ''}; usage: [--duration 10] [--rounds 3] [--smoke] ` +
-          '[--callers 10000] [--upstream-errors 30] | --connections 100 --duration 300',
+          '[--callers 10000] [--upstream-errors 30] [--node <path>] | --connections 100 --duration 300',
       );
     }
     options[name] = value;
@@ -132,10 +141,11 @@ function memory(pid) {
  * as a container runtime reads a container's stdout; the rate limiter on (and high enough never
  * to answer 429 to a bench caller), breaker and metrics on.
  */
-function startBff(upstreamUrl, cpu) {
+function startBff(upstreamUrl, cpu, node) {
   return startServedBff({
     upstreamUrl,
     cpu,
+    node,
     main: BFF_MAIN,
     // BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to profile the BFF under the bench.
     nodeArgs: process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [],
@@ -366,9 +376,20 @@ const LABELS = {
 };
 const PROXIES = ['bff', ...Object.keys(PEERS)];
 
+/** `--node <path>`: the same BFF build on another node binary, as one more target ('bff-node'). */
+function otherNode(options) {
+  if (!options.node) return undefined;
+  const version = execFileSync(options.node, ['--version'], { encoding: 'utf8' }).trim();
+  LABELS['bff-node'] = `BFF (all features on) on Node ${version}`;
+  LABELS.bff = `BFF (all features on) on Node ${process.version}`;
+  PROXIES.splice(1, 0, 'bff-node');
+  return { path: options.node, version };
+}
+
 async function compare(options, pins) {
   const stub = await startBenchStub(options);
   const servers = { bff: await startBff(stub.url, pins?.bff) };
+  if (options.node) servers['bff-node'] = await startBff(stub.url, pins?.bff, options.node);
   for (const [name, peer] of Object.entries(PEERS)) {
     servers[name] = await startServer({
       script: peer.script,
@@ -416,6 +437,7 @@ async function compare(options, pins) {
     peak = memory(servers.bff.pid);
     logLines = servers.bff.output.lines;
     ended = await servers.bff.stop();
+    await servers['bff-node']?.stop();
     for (const name of Object.keys(PEERS)) await servers[name].stop();
     await stub.stop();
   }
@@ -462,7 +484,10 @@ async function compare(options, pins) {
   }
   const overheadP50 = (target) => summary[`${target}@1`].p50 - summary['direct@1'].p50;
   const ratios = Object.fromEntries(
-    Object.keys(PEERS).map((peer) => [peer, { 1: ratio(peer, 1), 50: ratio(peer, 50) }]),
+    [...Object.keys(PEERS), ...(servers['bff-node'] ? ['bff-node'] : [])].map((peer) => [
+      peer,
+      { 1: ratio(peer, 1), 50: ratio(peer, 50) },
+    ]),
   );
   const failures = failuresOf(runs, options, ended);
   if (logLines < measured.filter((r) => r.target === 'bff').reduce((n, r) => n + r.requests, 0)) {
@@ -500,6 +525,13 @@ async function compare(options, pins) {
           `- BFF / ${peer} CPU per request, median of per-round ratios: ` +
           `${ratios[peer][50].toFixed(2)}x at 50 connections, ${ratios[peer][1].toFixed(2)}x at 1`,
       ),
+      ...(ratios['bff-node']
+        ? [
+            `- ${LABELS.bff} / ${LABELS['bff-node']} CPU per request, median of per-round ratios: ` +
+              `${ratios['bff-node'][50].toFixed(2)}x at 50 connections, ${ratios['bff-node'][1].toFixed(2)}x at 1; ` +
+              `p50 overhead at 1 connection on the other node: ${fmtMs(overheadP50('bff-node'))}`,
+          ]
+        : []),
       `- machine reference: a bare node:http server answering the same 201 on CPU ${pins?.bff ?? 'any'} costs ` +
         `${fmtInt(referenceRun.cpuPerRequest)} µs CPU per request at 50 connections ` +
         `(${fmtInt(referenceRun.perSecond)} req/s, load-generator bound); the BFF costs ` +
@@ -575,6 +607,7 @@ async function main() {
   const options = parseOptions(process.argv.slice(2));
   if (options.smoke) Object.assign(options, { duration: 1, rounds: 1 });
   const pins = pinning();
+  otherNode(options);
   const memoryMode = options.connections !== undefined;
   if (memoryMode && !process.argv.includes('--duration')) options.duration = 300;
   // A hard bound on the whole run, whatever hangs.

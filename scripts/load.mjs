@@ -132,10 +132,16 @@ function watchOutput(stream, output, name) {
  * changes its configuration, optionally pinned to `cpu` with taskset. Resolves once
  * GET /health/ready answers 200.
  */
-export async function startServer({ script, env = {}, nodeArgs = [], cpu }) {
+export async function startServer({
+  script,
+  env = {},
+  nodeArgs = [],
+  cpu,
+  node = process.execPath,
+}) {
   const port = await freePort();
   const cwd = mkdtempSync(join(tmpdir(), 'bff-load-'));
-  const command = cpu === undefined ? [process.execPath] : ['taskset', '-c', cpu, process.execPath];
+  const command = cpu === undefined ? [node] : ['taskset', '-c', cpu, node];
   const child = spawn(command[0], [...command.slice(1), ...nodeArgs, script], {
     cwd,
     env: { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', ...env },
@@ -193,8 +199,11 @@ export async function startServer({ script, env = {}, nodeArgs = [], cpu }) {
   throw new Error(`${script} ${how}:\n${output.tail.join('\n')}`);
 }
 
-/** The built BFF (`node dist/main.js`, or `main`) in production mode against `upstreamUrl`. */
-export function startBff({ upstreamUrl, env = {}, nodeArgs = [], cpu, main = BFF_MAIN }) {
+/**
+ * The built BFF (`node dist/main.js`, or `main`) in production mode against `upstreamUrl`; `node`
+ * is the node binary (this one by default).
+ */
+export function startBff({ upstreamUrl, env = {}, nodeArgs = [], cpu, main = BFF_MAIN, node }) {
   if (!existsSync(main)) {
     throw new Error(`${main} is missing: run "npm run build" first (npm run test:load does).`);
   }
@@ -202,6 +211,7 @@ export function startBff({ upstreamUrl, env = {}, nodeArgs = [], cpu, main = BFF
     script: main,
     nodeArgs,
     cpu,
+    node,
     env: {
       NODE_ENV: 'production',
       LOG_LEVEL: 'warn',

@@ -39,8 +39,10 @@ export class AppModule {
           load: [appConfig(config)],
         }),
         // Nest's own logs go through pino. Code inside a request logs with Fastify's request.log
-        // (it carries the request id), so nestjs-pino's per-request middleware and its
-        // AsyncLocalStorage (a hook on every promise on Node 20) are not mounted.
+        // (it carries the request id), so nestjs-pino's per-request middleware is not mounted:
+        // nothing in a request logs through Nest's Logger. Node 24 runs its AsyncLocalStorage on
+        // AsyncContextFrame (no hook on every promise, which was the cost on Node 20), but the
+        // middleware would still add a pass through Fastify's middleware layer to every request.
         LoggerModule.forRoot({ useExisting: true, pinoHttp: { logger }, forRoutes: [] }),
         RedisModule,
         ThrottlerModule.forRootAsync({

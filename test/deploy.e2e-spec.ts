@@ -116,8 +116,8 @@ describe('deploy/k8s manifests', () => {
 
     it('sets resource requests and limits', () => {
       expect(container.resources).toEqual({
-        requests: { cpu: '250m', memory: '128Mi' },
-        limits: { cpu: '1', memory: '256Mi' },
+        requests: { cpu: '250m', memory: '256Mi' },
+        limits: { cpu: '1', memory: '320Mi' },
       });
     });
 
@@ -309,9 +309,9 @@ describe('Dockerfile', () => {
     .filter((l) => l && !l.startsWith('#'));
   const finalStage = lines.slice(lines.map((l) => /^FROM\s/i.test(l)).lastIndexOf(true));
 
-  it('is multi-stage and builds on a Node 20 slim image', () => {
+  it('is multi-stage and builds on a Node 24 slim image', () => {
     expect(lines.filter((l) => /^FROM\s/i.test(l)).length).toBeGreaterThanOrEqual(2);
-    expect(dockerfile).toMatch(/node:20[\w.-]*-slim/);
+    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:24[\w.-]*-slim(@sha256:[0-9a-f]{64})?$/m);
   });
 
   it('runs the final stage as a non-root USER', () => {
@@ -334,5 +334,20 @@ describe('Dockerfile', () => {
     expect(args).toEqual(['node', 'dist/main.js']);
     expect(finalStage.join('\n')).toMatch(/NODE_ENV=production/);
     expect(finalStage.join('\n')).toMatch(/^EXPOSE\s+3000\b/m);
+  });
+
+  it('sets the V8 heap flags of `npm start` as NODE_OPTIONS, and this node accepts them', () => {
+    const start: string = JSON.parse(read('package.json')).scripts.start;
+    const flags = /^node (--\S+(?: --\S+)*) dist\/main\.js$/.exec(start)?.[1];
+    expect(flags).toMatch(/--max-semi-space-size=\d+/);
+    expect(flags).toMatch(/--max-old-space-size=\d+/);
+    expect(finalStage.join('\n')).toContain(`NODE_OPTIONS="${flags}"`);
+    // NODE_OPTIONS takes only some V8 flags, and a V8 flag can go away with a Node major.
+    const run = spawnSync(process.execPath, ['-e', ''], {
+      env: { ...process.env, NODE_OPTIONS: flags },
+      encoding: 'utf8',
+    });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
   });
 });

@@ -107,9 +107,12 @@ export class UpstreamClient implements OnApplicationShutdown {
     this.server = url;
     this.basePath = url.pathname.replace(/\/+$/, '');
     this.timeoutMs = upstream.timeoutMs;
+    // allowH2: false keeps HTTP/1.1 (undici 8 negotiates HTTP/2 over TLS by default), on which
+    // `connections` bounds the calls in flight and which every test and the upstream's contract use.
     this.agent = new Agent({
       connections: upstream.maxConcurrency,
       keepAliveTimeout: 4_000,
+      allowH2: false,
       connect: continueTolerantConnector(),
     });
     // Set once on the instance this client owns (see UpstreamModule), not merged per request. It

@@ -1,0 +1,326 @@
+// Memory against CPU: the built BFF started once per V8 heap setting (`--max-semi-space-size`,
+// `--max-old-space-size`, ...), all loaded in turn at 100 connections through the same upstream
+// stub, in interleaved rounds, so machine drift hits every setting alike. Reports per setting: peak
+// RSS (VmHWM), CPU per request, and CPU per request relative to the first setting (no flags) as
+// the median of the per-round ratios. The BFF runs as in `npm run bench`: production mode, access
+// log on (stdout to a pipe), rate limiter on (never answering 429 here), 10,000 callers in turn;
+// pinned to CPU 0, autocannon and the stub on CPU 1. Any error, timeout or non-2xx fails (exit 1).
+//
+//   node scripts/memory.mjs [--duration 15] [--rounds 3] [--connections 100]
+//       [--settings "none; --max-semi-space-size=2; ..."]      the trade-off table
+//   node scripts/memory.mjs --settings "none; bin=./node-in-a-320MiB-cgroup.sh"   (a wrapper)
+//   node scripts/memory.mjs --settings "--max-semi-space-size=2 --max-old-space-size=128" \
+//       --rounds 1 --duration 300                              one setting: RSS every 10 s, slope
+//
+// "shipped" as a setting stands for the flags of `npm start` (package.json). Writes
+// test-artifacts/memory.json.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { ROOT, ROUTE, VALID_BODY, answerCreated, startBff, startStub } from './load.mjs';
+
+const CALLERS = 10_000;
+const SAMPLE_MS = 10_000;
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+const DEFAULT_SETTINGS = [
+  'none',
+  '--max-semi-space-size=1',
+  '--max-semi-space-size=2',
+  '--max-semi-space-size=4',
+  '--max-semi-space-size=8',
+  '--max-old-space-size=128',
+  '--max-semi-space-size=2 --max-old-space-size=128',
+  '--max-semi-space-size=4 --max-old-space-size=128',
+  '--max-semi-space-size=2 --max-old-space-size=96',
+];
+
+/** The node flags of `npm start` (`node <flags> dist/main.js` in package.json). */
+function shippedFlags() {
+  const start = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start;
+  const match = /^node((?: --[\w-]+(?:=\S+)?)*) dist\/main\.js$/.exec(start);
+  if (!match) throw new Error(`cannot read node flags from the start script: ${start}`);
+  return match[1].trim();
+}
+
+function parseOptions(argv) {
+  const options = { duration: 15, rounds: 3, connections: 100, settings: DEFAULT_SETTINGS };
+  for (let i = 0; i < argv.length; i += 2) {
+    const name = argv[i].replace(/^--/, '');
+    if (name === 'settings' && argv[i + 1]) {
+      options.settings = argv[i + 1].split(';').map((s) => s.trim());
+    } else if (['duration', 'rounds', 'connections'].includes(name) && Number(argv[i + 1]) > 0) {
+      options[name] = Number(argv[i + 1]);
+    } else {
+      throw new Error(
+        `bad option ${argv[i]} ${argv[i + 1] ?? ''}; usage: [--duration 15] [--rounds 3] ` +
+          '[--connections 100] [--settings "none; --max-semi-space-size=2; shipped"]',
+      );
+    }
+  }
+  options.settings = options.settings.map((s) => (s === 'shipped' ? shippedFlags() || 'none' : s));
+  return options;
+}
+
+const CPUS = availableParallelism(); // before pinning this process to one
+
+/** With 2+ CPUs and taskset: the BFFs get CPU 0, this process (autocannon + stub) CPU 1. */
+function pinning() {
+  if (process.platform !== 'linux' || CPUS < 2) return undefined;
+  try {
+    execFileSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' });
+    return { bff: '0' };
+  } catch {
+    return undefined;
+  }
+}
+
+/** utime + stime of a process, all its threads, in µs. */
+function cpuMicros(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK;
+}
+
+/**
+ * VmRSS, VmHWM (peak RSS) and RssAnon of a process, in bytes. RSS includes the node binary's
+ * mapped pages (~55 MB here: file-backed, reclaimable); RssAnon is the process's own memory.
+ */
+function memory(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]) * 1024;
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM'), anon: kb('RssAnon') };
+}
+
+/** autocannon on the BFF for `seconds`: answers, failures, CPU per request; samples RSS every 10 s. */
+async function run(url, pid, connections, seconds, onSample) {
+  let sent = 0;
+  let answers = 0;
+  const cpuBefore = cpuMicros(pid);
+  const started = performance.now();
+  let last = { at: started, cpu: cpuBefore, answers: 0 };
+  const sampler = setInterval(() => {
+    const now = { at: performance.now(), cpu: cpuMicros(pid), answers };
+    onSample?.({
+      seconds: (now.at - started) / 1000,
+      ...memory(pid),
+      perSecond: ((now.answers - last.answers) * 1000) / (now.at - last.at),
+      cpuPerRequest: (now.cpu - last.cpu) / Math.max(1, now.answers - last.answers),
+    });
+    last = now;
+  }, SAMPLE_MS);
+  const result = await new Promise((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url,
+        connections,
+        duration: seconds,
+        requests: [
+          {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: VALID_BODY,
+            setupRequest: (request) => ({
+              ...request,
+              headers: {
+                ...request.headers,
+                authorization: `Bearer memory-caller-${(sent++ % CALLERS).toString(36)}`,
+              },
+            }),
+          },
+        ],
+      },
+      (error, output) => (error ? reject(error) : resolve(output)),
+    );
+    instance.on('response', () => (answers += 1));
+  });
+  clearInterval(sampler);
+  return {
+    seconds: (performance.now() - started) / 1000,
+    requests: answers,
+    perSecond: (answers * 1000) / (performance.now() - started),
+    failures: result.errors + result.timeouts + result.non2xx,
+    cpuPerRequest: (cpuMicros(pid) - cpuBefore) / Math.max(1, answers),
+    ...memory(pid),
+  };
+}
+
+const median = (values) => {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+const mb = (bytes) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+const int = (n) => Math.round(n).toLocaleString('en-US');
+
+/** Least-squares slope of y over x; undefined below 3 points. */
+function slope(points) {
+  if (points.length < 3) return undefined;
+  const n = points.length;
+  const mx = points.reduce((s, p) => s + p.x, 0) / n;
+  const my = points.reduce((s, p) => s + p.y, 0) / n;
+  const sxx = points.reduce((s, p) => s + (p.x - mx) ** 2, 0);
+  return points.reduce((s, p) => s + (p.x - mx) * (p.y - my), 0) / sxx;
+}
+
+function table(header, rows) {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (cells) => `| ${cells.map((c, i) => String(c).padEnd(widths[i])).join(' | ')} |`;
+  return [line(header), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...rows.map(line)];
+}
+
+async function main() {
+  const options = parseOptions(process.argv.slice(2));
+  const pins = pinning();
+  const budgetS = options.settings.length * (options.rounds * (options.duration + 3) + 30) + 120;
+  setTimeout(() => {
+    process.stderr.write(`memory: still running after ${budgetS} s, giving up\n`);
+    process.exit(2);
+  }, budgetS * 1000).unref();
+
+  const stub = await startStub((_req, res) => answerCreated(res));
+  const bffs = [];
+  const runs = [];
+  const timeline = [];
+  const single = options.settings.length === 1;
+  try {
+    for (const setting of options.settings) {
+      // A setting is node flags, optionally NAME=value environment variables (MALLOC_ARENA_MAX=2)
+      // and bin=<path>, another node binary or a wrapper that execs one (e.g. in a memory cgroup).
+      const all = setting === 'none' ? [] : setting.split(/\s+/);
+      const node = all.find((w) => w.startsWith('bin='))?.slice(4);
+      const words = all.filter((w) => !w.startsWith('bin='));
+      const env = Object.fromEntries(
+        words.filter((w) => /^[A-Z_]+=/.test(w)).map((w) => w.split(/=(.*)/s).slice(0, 2)),
+      );
+      const bff = await startBff({
+        upstreamUrl: stub.url,
+        cpu: pins?.bff,
+        node,
+        nodeArgs: words.filter((w) => !/^[A-Z_]+=/.test(w)),
+        env: { LOG_LEVEL: 'info', RATE_LIMIT_PER_MINUTE: '1000000', ...env },
+      });
+      bffs.push({ setting, bff });
+      await run(bff.url + ROUTE, bff.pid, options.connections, 5); // warm-up
+    }
+    for (let round = 1; round <= options.rounds; round += 1) {
+      const order = round % 2 ? bffs : [...bffs].reverse();
+      for (const { setting, bff } of order) {
+        const r = await run(
+          bff.url + ROUTE,
+          bff.pid,
+          options.connections,
+          options.duration,
+          (s) => {
+            if (!single) return;
+            timeline.push(s);
+            process.stdout.write(
+              `  ${s.seconds.toFixed(0).padStart(4)} s  RSS ${mb(s.rss)} (anon ${mb(s.anon)})  peak ${mb(s.hwm)}  ` +
+                `${int(s.perSecond)} req/s  ${int(s.cpuPerRequest)} µs/req\n`,
+            );
+          },
+        );
+        runs.push({ setting, round, ...r });
+        if (bff.exited) throw new Error(`the BFF with "${setting}" exited`);
+        process.stderr.write(
+          `round ${round} ${setting}: ${int(r.cpuPerRequest)} µs/req, RSS ${mb(r.rss)}, peak ${mb(r.hwm)}\n`,
+        );
+      }
+    }
+  } finally {
+    for (const { bff } of bffs) await bff.stop();
+    await stub.stop();
+  }
+
+  const baseline = options.settings[0];
+  const rows = options.settings.map((setting) => {
+    const mine = runs.filter((r) => r.setting === setting);
+    const base = runs.filter((r) => r.setting === baseline);
+    const ratios = mine.map((r, i) => r.cpuPerRequest / base[i].cpuPerRequest);
+    return {
+      setting,
+      perSecond: median(mine.map((r) => r.perSecond)),
+      cpuPerRequest: median(mine.map((r) => r.cpuPerRequest)),
+      cpuRatio: median(ratios),
+      peakRss: Math.max(...mine.map((r) => r.hwm)),
+      endRss: mine.at(-1).rss,
+      endAnon: mine.at(-1).anon,
+    };
+  });
+  const lines = [
+    '',
+    `### V8 heap settings: ${options.connections} connections, ${options.rounds} round(s) × ${options.duration} s each, interleaved`,
+    '',
+    `- Node ${process.version}, ${CPUS} CPU(s); the BFFs ${pins ? 'pinned to CPU 0, load on CPU 1' : 'not pinned'}`,
+    '',
+    ...table(
+      [
+        'node flags',
+        'req/s',
+        'CPU/request',
+        `CPU vs ${baseline}`,
+        'peak RSS',
+        'RSS at the end',
+        'of which anon',
+      ],
+      rows.map((r) => [
+        r.setting === 'none' ? 'none' : `\`${r.setting}\``,
+        int(r.perSecond),
+        `${int(r.cpuPerRequest)} µs`,
+        r.setting === baseline
+          ? '–'
+          : `${r.cpuRatio >= 1 ? '+' : ''}${((r.cpuRatio - 1) * 100).toFixed(1)}%`,
+        mb(r.peakRss),
+        mb(r.endRss),
+        mb(r.endAnon),
+      ]),
+    ),
+  ];
+  let trend;
+  if (single) {
+    const after60 = timeline.filter((s) => s.seconds >= 55);
+    const perSecond = slope(after60.map((s) => ({ x: s.seconds, y: s.rss })));
+    trend = {
+      slopeMbPerMinute: perSecond === undefined ? undefined : (perSecond * 60) / 1024 / 1024,
+      changeAfter60s: after60.length > 1 ? after60.at(-1).rss - after60[0].rss : undefined,
+      min: Math.min(...timeline.map((s) => s.rss)),
+      max: Math.max(...timeline.map((s) => s.rss)),
+    };
+    lines.push(
+      '',
+      `- RSS over the run (every 10 s): ${mb(trend.min)} – ${mb(trend.max)}; from ~60 s to the end ` +
+        `${trend.changeAfter60s === undefined ? 'n/a' : mb(trend.changeAfter60s)}, ` +
+        `least-squares slope ${trend.slopeMbPerMinute === undefined ? 'n/a' : `${trend.slopeMbPerMinute.toFixed(2)} MB/min`}`,
+    );
+  }
+  const failures = runs
+    .filter((r) => r.failures > 0 || r.requests === 0)
+    .map((r) => `"${r.setting}" round ${r.round}: ${r.failures} failures, ${r.requests} answers`);
+  lines.push(`- result: ${failures.length ? `FAIL: ${failures.join('; ')}` : 'PASS'}`, '');
+  process.stdout.write(lines.join('\n') + '\n');
+  mkdirSync(join(ROOT, 'test-artifacts'), { recursive: true });
+  await writeFile(
+    join(ROOT, 'test-artifacts', 'memory.json'),
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        node: process.version,
+        options,
+        rows,
+        trend,
+        timeline,
+        runs,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
+  if (failures.length) process.exitCode = 1;
+}
+
+main().catch((error) => {
+  process.stderr.write(`${error.stack ?? error}\n`);
+  process.exit(1);
+});
