@@ -55,7 +55,8 @@ describe('paths under /docs', () => {
     ['/docs/%2e%2e/x', 403, 200],
     ['/docs/%2e%2e/%2e%2e/etc/passwd', 403, 200],
     ['/docs/..%2f..%2fpackage.json', 404, 200],
-    ['/docs/%00', 400, 200],
+    // @fastify/static 10.1.11 refuses a NUL in the path itself (403); 10.1.3 answered 400.
+    ['/docs/%00', 403, 200],
     ['/docs/%', 400, 0], // found by the hostile paths property: Fastify answered it in plain JSON
     ['/docs/no-such-file.js', 404, 200],
   ])('GET %s ×200: %i problem, nothing logged above info', async (path, status, accessLines) => {
