@@ -7,7 +7,7 @@ import { PROBLEM_CONTENT_TYPE, ProblemException } from '../common/problem';
 import { APP_CONFIG, AppConfigShape } from '../config/app.config';
 import { InjectRootLogger } from '../observability/observability.module';
 import { InjectRedis } from '../redis/redis.module';
-import { UpstreamError } from '../upstream/upstream-error';
+import { callEffect, UpstreamError } from '../upstream/upstream-error';
 import type { UpstreamReply } from '../upstream/upstream.client';
 import {
   IdempotencyStore,
@@ -58,6 +58,11 @@ export interface IdempotentRequest {
   readonly requestId: string;
   readonly traceId: string;
 }
+
+/** Appended to a stored answer whose outcome is unknown, for whoever gets it replayed. */
+const UNKNOWN_OUTCOME_NOTE =
+  "The first attempt's result is unknown: it may have been carried out. Contact support with " +
+  'this requestId before sending it again under a new key.';
 
 export interface IdempotentResult {
   readonly response: UpstreamReply;
@@ -122,25 +127,39 @@ export class IdempotencyService {
     try {
       response = await send();
     } catch (error) {
-      // Sent upstream: its outcome is the answer to every retry. Not sent: the key is free again.
-      if (error instanceof UpstreamError && error.failure.reachedUpstream) {
-        await this.completeOrLog(key, request, {
-          status: error.problem.status,
-          contentType: PROBLEM_CONTENT_TYPE,
-          body: JSON.stringify({
-            ...error.problem,
-            requestId: request.requestId,
-            traceId: request.traceId,
-          }),
-          headers: error.headers,
-        });
+      // Anything but an UpstreamError (an expired session token) stopped the call before sending.
+      if (error instanceof UpstreamError && callEffect(error.failure) !== 'not_done') {
+        await this.completeOrLog(key, request, this.problemAnswer(error, request));
       } else {
-        await this.store.release(key).catch(() => undefined);
+        await this.release(key);
       }
       throw error;
     }
-    await this.completeOrLog(key, request, response);
+    if (callEffect(response.status) === 'not_done') await this.release(key);
+    else await this.completeOrLog(key, request, response);
     return { response, replayed: false };
+  }
+
+  /** The problem the caller got, as a retry gets it: with the first request's ids. */
+  private problemAnswer(error: UpstreamError, { requestId, traceId }: IdempotentRequest) {
+    const { detail } = error.problem;
+    const unknownOutcome = callEffect(error.failure) === 'unknown';
+    return {
+      status: error.problem.status,
+      contentType: PROBLEM_CONTENT_TYPE,
+      body: JSON.stringify({
+        ...error.problem,
+        detail: unknownOutcome ? `${detail} ${UNKNOWN_OUTCOME_NOTE}` : detail,
+        requestId,
+        traceId,
+      }),
+      headers: error.headers,
+    };
+  }
+
+  /** The upstream did not process the call: a retry must be free to send it. */
+  private async release(key: string): Promise<void> {
+    await this.store.release(key).catch(() => undefined);
   }
 
   private async guard<T>(operation: () => Promise<T>): Promise<T> {
