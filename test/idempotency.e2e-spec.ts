@@ -3,7 +3,7 @@ import request from 'supertest';
 import { CALLER_TOKEN, ROUTE, RunningBff, startBff, VALID_BODY } from './support/bff';
 import { LogCapture } from './support/log-capture';
 import { RedisServer } from './support/redis-server';
-import { answerCreated, StubHandler, UpstreamStub } from './support/upstream-stub';
+import { answerCreated, CREATED_BODY, StubHandler, UpstreamStub } from './support/upstream-stub';
 
 const TTL_S = 2;
 /** Short enough for a test to wait for one timeout. */
@@ -159,6 +159,28 @@ function idempotencySuite(setup: () => { upstream: UpstreamStub; a: RunningBff; 
       expect(upstream.requests).toHaveLength(1);
     },
   );
+
+  it('keeps an answer over IDEMPOTENCY_MAX_RECORD_BYTES as its status and a problem: the retry does not create again', async () => {
+    const big = JSON.stringify({ ...CREATED_BODY, padding: 'x'.repeat(900_000) });
+    upstream.reset((_r, res) =>
+      res.writeHead(201, { 'Content-Type': 'application/json' }).end(big),
+    );
+    const key = randomUUID();
+    const first = await create(a, key);
+    expect(first.status).toBe(201);
+    expect(first.text).toBe(big);
+    const replay = await create(b, key);
+    expect(replay.status).toBe(201);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(replay.body).toMatchObject({
+      type: 'urn:interventions-bff:problem:answer-not-kept',
+      status: 201,
+      detail: expect.stringContaining('got status 201'),
+      requestId: first.headers['x-request-id'],
+    });
+    expect(upstream.requests).toHaveLength(1);
+  });
 
   it('400 for a malformed key', async () => {
     for (const key of ['', 'has space', 'x'.repeat(256), 'é']) {

@@ -5,6 +5,7 @@ import type Redis from 'ioredis';
 import type { Logger } from 'pino';
 import { PROBLEM_CONTENT_TYPE, ProblemException } from '../common/problem';
 import { APP_CONFIG, AppConfigShape } from '../config/app.config';
+import { MetricsService } from '../observability/metrics.service';
 import { InjectRootLogger } from '../observability/observability.module';
 import { InjectRedis } from '../redis/redis.module';
 import { callEffect, UpstreamError } from '../upstream/upstream-error';
@@ -13,6 +14,7 @@ import {
   IdempotencyStore,
   IdempotencyStoreUnavailable,
   MemoryIdempotencyStore,
+  RecordRef,
   RedisIdempotencyStore,
   StoredResponse,
 } from './idempotency.store';
@@ -53,6 +55,11 @@ export function fingerprintOf(request: object): string {
 export interface IdempotentRequest {
   /** Who is asking (a hash of their bearer token): keys of two callers never meet. */
   readonly caller: string;
+  /**
+   * The client's address (`request.ip`): in the in-process store, a flood from one address evicts
+   * only that address's records.
+   */
+  readonly client: string;
   readonly key: string;
   readonly fingerprint: string;
   readonly requestId: string;
@@ -63,6 +70,31 @@ export interface IdempotentRequest {
 const UNKNOWN_OUTCOME_NOTE =
   "The first attempt's result is unknown: it may have been carried out. Contact support with " +
   'this requestId before sending it again under a new key.';
+
+/**
+ * An answer with a body over `maxBytes` is kept as its status and headers and a problem saying so:
+ * the retry still learns how the first attempt ended, and does not send it again.
+ */
+export function keepable(
+  response: StoredResponse,
+  maxBytes: number,
+  { requestId, traceId }: Pick<IdempotentRequest, 'requestId' | 'traceId'>,
+): StoredResponse {
+  const bytes = Buffer.byteLength(response.body);
+  if (bytes <= maxBytes) return response;
+  const { problem } = new ProblemException(
+    'answer-not-kept',
+    `The first request with this Idempotency-Key got status ${response.status}, but its ` +
+      `${bytes}-byte answer was larger than the ${maxBytes} bytes kept for a replay. It was not ` +
+      'sent upstream again.',
+    { status: response.status },
+  );
+  return {
+    ...response,
+    contentType: PROBLEM_CONTENT_TYPE,
+    body: JSON.stringify({ ...problem, requestId, traceId }),
+  };
+}
 
 export interface IdempotentResult {
   readonly response: UpstreamReply;
@@ -79,21 +111,30 @@ export class IdempotencyService {
   private readonly store: IdempotencyStore;
   private readonly ttlMs: number;
   private readonly lockMs: number;
+  private readonly maxRecordBytes: number;
   readonly required: boolean;
 
   constructor(
     @Inject(ConfigService) config: ConfigService<AppConfigShape, true>,
     @InjectRedis() redis: Redis | null,
     @InjectRootLogger() rootLogger: Logger,
+    metrics: MetricsService,
   ) {
     this.logger = rootLogger.child({ context: 'Idempotency' });
     const { idempotency, upstream } = config.getOrThrow(APP_CONFIG, { infer: true });
-    this.store = redis
-      ? new RedisIdempotencyStore(redis)
-      : new MemoryIdempotencyStore(idempotency.maxEntries);
+    if (redis) {
+      this.store = new RedisIdempotencyStore(redis);
+    } else {
+      const store = new MemoryIdempotencyStore(idempotency, () =>
+        metrics.countIdempotencyEviction(),
+      );
+      metrics.measureIdempotencyStore(() => store.bytes);
+      this.store = store;
+    }
     this.ttlMs = idempotency.ttlSeconds * 1000;
     // Covers a call and its one retry; a replica that dies mid-call frees the key after this.
     this.lockMs = 2 * upstream.timeoutMs + 5_000;
+    this.maxRecordBytes = idempotency.maxRecordBytes;
     this.required = idempotency.required;
   }
 
@@ -101,8 +142,12 @@ export class IdempotencyService {
     request: IdempotentRequest,
     send: () => Promise<UpstreamReply>,
   ): Promise<IdempotentResult> {
-    const key = `idempotency:${request.caller}:${request.key}`;
-    const claim = await this.guard(() => this.store.claim(key, request.fingerprint, this.lockMs));
+    const record: RecordRef = {
+      key: `idempotency:${request.caller}:${request.key}`,
+      owner: request.client,
+      fingerprint: request.fingerprint,
+    };
+    const claim = await this.guard(() => this.store.claim(record, this.lockMs));
     if (!claim.claimed) {
       const { existing } = claim;
       if (existing.fingerprint !== request.fingerprint) {
@@ -129,14 +174,14 @@ export class IdempotencyService {
     } catch (error) {
       // Anything but an UpstreamError (an expired session token) stopped the call before sending.
       if (error instanceof UpstreamError && callEffect(error.failure) !== 'not_done') {
-        await this.completeOrLog(key, request, this.problemAnswer(error, request));
+        await this.completeOrLog(record, request, this.problemAnswer(error, request));
       } else {
-        await this.release(key);
+        await this.release(record);
       }
       throw error;
     }
-    if (callEffect(response.status) === 'not_done') await this.release(key);
-    else await this.completeOrLog(key, request, response);
+    if (callEffect(response.status) === 'not_done') await this.release(record);
+    else await this.completeOrLog(record, request, response);
     return { response, replayed: false };
   }
 
@@ -158,7 +203,7 @@ export class IdempotencyService {
   }
 
   /** The upstream did not process the call: a retry must be free to send it. */
-  private async release(key: string): Promise<void> {
+  private async release({ key }: RecordRef): Promise<void> {
     await this.store.release(key).catch(() => undefined);
   }
 
@@ -177,16 +222,17 @@ export class IdempotencyService {
 
   /** The upstream already answered: the caller gets that answer even if it cannot be stored. */
   private async completeOrLog(
-    key: string,
-    { fingerprint, requestId }: IdempotentRequest,
+    record: RecordRef,
+    request: IdempotentRequest,
     response: StoredResponse,
   ): Promise<void> {
     try {
-      await this.store.complete(key, fingerprint, response, this.ttlMs);
+      const kept = keepable(response, this.maxRecordBytes, request);
+      await this.store.complete(record, kept, this.ttlMs);
     } catch {
       // With the request id: the operator must find the request a retry may repeat.
       this.logger.error(
-        { requestId },
+        { requestId: request.requestId },
         'could not store an idempotent response; a retry after the lock expires may repeat it',
       );
     }
