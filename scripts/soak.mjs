@@ -6,9 +6,13 @@
 //    nodejs_heap_size_used_bytes and nodejs_active_handles_total from GET /metrics;
 //  - every second, through the inspector (127.0.0.1, random port): a full GC (--expose-gc), then
 //    the heap used and the active handles: heap after GC is the figure that shows a leak.
+// Every other request carries a fresh Idempotency-Key: the in-process store, bounded in bytes
+// (IDEMPOTENCY_MAX_BYTES scaled to the run, see STORE_BYTES_PER_REQUEST), fills early in the run
+// and its gauge idempotency_store_bytes is read from /metrics with each sample.
 // Fails (exit 1) when the process dies or logs an unhandled error, when an answer is not one of the
-// documented statuses (201, 429, 502, 503, 504) or never comes, or when heap after GC or active
-// handles grow over the second half of the run by more than the bounds below.
+// documented statuses (201, 429, 502, 503, 504) or never comes, when heap after GC or active
+// handles grow over the second half of the run by more than the bounds below, or when the
+// idempotency store goes over its bound or is not full and flat over the second half.
 //
 //   node scripts/soak.mjs [--requests 100000] [--connections 100] [--seed 1]
 import { readFileSync } from 'node:fs';
@@ -46,6 +50,14 @@ const HEAP_GROWTH_BOUND_BYTES = 8 * 1024 * 1024;
 /** Handles follow the connections in flight (≤ 100 callers + ≤ 100 upstream sockets + timers). */
 const HANDLE_GROWTH_BOUND = 50;
 const SAMPLE_EVERY_MS = 1_000;
+/**
+ * IDEMPOTENCY_MAX_BYTES per request of the run: half the requests are keyed and most answers are
+ * stored (~1.4 KB a record), so the store is full within the first third of the run and the
+ * second half shows whether it stays flat.
+ */
+const STORE_BYTES_PER_REQUEST = 100;
+/** Over the second half, the store stays within this share of its bound (requests in flight hold claims, not answers). */
+const STORE_FULL_SHARE = 0.8;
 /** Flapping cycle: `flaky` ms of a mostly healthy upstream, then `down` ms of failures only. */
 const CYCLE = { flaky: 6_000, down: 6_000 };
 const FLAKY_MIX = { created: 0.8, error500: 0.08, reset: 0.06, slow: 0.06 };
@@ -176,12 +188,15 @@ async function main() {
   });
   const upstream = flappingUpstream(options.seed);
   const stub = await startStub(upstream.handler);
+  const storeBound = Math.max(64 * 1024, options.requests * STORE_BYTES_PER_REQUEST);
   const bff = await startBff({
     upstreamUrl: stub.url,
     nodeArgs: ['--expose-gc', '--inspect=127.0.0.1:0'],
     env: {
       UPSTREAM_TIMEOUT_MS: String(UPSTREAM_TIMEOUT_MS),
       BREAKER_RESET_TIMEOUT_MS: String(BREAKER_RESET_TIMEOUT_MS),
+      IDEMPOTENCY_MAX_BYTES: String(storeBound),
+      IDEMPOTENCY_MAX_ENTRIES: '10000000', // the byte bound is the one under test
     },
   });
   // At ~500 answers/s at worst on 2 cores, plus start-up and drain.
@@ -206,6 +221,7 @@ async function main() {
       heapAfterGc: gc.heapUsed,
       handlesAfterGc: gc.handles,
       breakerOpen: metricSum(metrics, 'upstream_circuit_breaker_state') === 2,
+      storeBytes: metricSum(metrics, 'idempotency_store_bytes'),
     });
   };
   await sample();
@@ -227,6 +243,9 @@ async function main() {
       connections: options.connections,
       amount: options.requests,
       timeout: 10,
+      // Taken in turn: a fresh key (autocannon puts a unique id for [<id>]), then no key.
+      requests: [{ headers: { 'idempotency-key': 'soak-[<id>]' } }, {}],
+      idReplacement: true,
     },
     { onResponse: () => (answered += 1) },
   );
@@ -261,6 +280,14 @@ async function main() {
   const handleTrend = trend('handlesAfterGc');
   const first = samples[0];
   const last = samples.at(-1);
+  const storeSeen = samples.map((s) => s.storeBytes ?? 0);
+  const storeSecondHalf = secondHalf.map((s) => s.storeBytes ?? 0);
+  /** The store at 25%, 50% and 75% of the requests answered, then at rest. */
+  const storeOverTime = [0.25, 0.5, 0.75]
+    .map((share) => samples.find((s) => s.x >= share * options.requests)?.storeBytes)
+    .concat(last.storeBytes)
+    .map(fmt.mb)
+    .join(' → ');
 
   const statuses = Object.fromEntries(
     Object.entries(result.statusCodeStats).map(([code, { count }]) => [code, count]),
@@ -287,6 +314,14 @@ async function main() {
     [
       handleTrend.overHalf === undefined || handleTrend.overHalf <= HANDLE_GROWTH_BOUND,
       `active handles grew by ${Math.round(handleTrend.overHalf)} over the second half (bound ${HANDLE_GROWTH_BOUND})`,
+    ],
+    [
+      Math.max(...storeSeen) <= storeBound,
+      `the idempotency store held ${fmt.mb(Math.max(...storeSeen))}, over its bound ${fmt.mb(storeBound)}`,
+    ],
+    [
+      storeSecondHalf.every((bytes) => bytes >= STORE_FULL_SHARE * storeBound),
+      `the idempotency store was not full and flat over the second half (min ${fmt.mb(Math.min(...storeSecondHalf))})`,
     ],
     [
       // The run is too short for a slope: the heap at rest must then be back near its start.
@@ -346,6 +381,10 @@ async function main() {
       ['RSS slope, 2nd half', perTenK(rssTrend.per10k, 'bytes')],
       ['active handles after GC: start → end', `${first.handlesAfterGc} → ${last.handlesAfterGc}`],
       ['active handles slope, 2nd half', perTenK(handleTrend.per10k, 'count')],
+      [
+        'idempotency store bytes: 25% → 50% → 75% → rest',
+        `${storeOverTime} (bound ${fmt.mb(storeBound)})`,
+      ],
       ['samples (1/s), in 2nd half', `${samples.length}, ${secondHalf.length}`],
       [
         'process',

@@ -3,9 +3,11 @@ import request from 'supertest';
 import { CALLER_TOKEN, ROUTE, RunningBff, startBff, VALID_BODY } from './support/bff';
 import { LogCapture } from './support/log-capture';
 import { RedisServer } from './support/redis-server';
-import { answerCreated, UpstreamStub } from './support/upstream-stub';
+import { answerCreated, CREATED_BODY, StubHandler, UpstreamStub } from './support/upstream-stub';
 
 const TTL_S = 2;
+/** Short enough for a test to wait for one timeout. */
+const TIMEOUT_MS = 2_000;
 
 function create(bff: RunningBff, key?: string, body: unknown = VALID_BODY, token = CALLER_TOKEN) {
   const req = request(bff.url).post(ROUTE).set('Authorization', `Bearer ${token}`);
@@ -103,6 +105,83 @@ function idempotencySuite(setup: () => { upstream: UpstreamStub; a: RunningBff; 
     expect(upstream.requests).toHaveLength(1);
   });
 
+  it.each<[string, number, StubHandler]>([
+    [
+      'a 429 (JSON, relayed)',
+      429,
+      (_r, res) =>
+        res
+          .writeHead(429, { 'Content-Type': 'application/json', 'Retry-After': '7' })
+          .end('{"message":"slow down"}'),
+    ],
+    [
+      'a 503',
+      503,
+      (_r, res) => res.writeHead(503, { 'Content-Type': 'text/html', 'Retry-After': '7' }).end(),
+    ],
+  ])(
+    'does not store %s: the upstream did not process it, so the retry after Retry-After creates once',
+    async (_name, status, refuse) => {
+      let recovered = false;
+      upstream.reset((req, res, raw) => (recovered ? answerCreated : refuse)(req, res, raw));
+      const key = randomUUID();
+      const refused = await create(a, key);
+      expect(refused.status).toBe(status);
+      expect(refused.headers['retry-after']).toBe('7');
+      expect(refused.headers['idempotent-replayed']).toBeUndefined();
+
+      recovered = true;
+      const retry = await create(b, key);
+      expect(retry.status).toBe(201);
+      expect(retry.headers['idempotent-replayed']).toBeUndefined();
+      expect((await create(a, key)).headers['idempotent-replayed']).toBe('true');
+      expect(upstream.requests).toHaveLength(2); // the refused call and one create
+    },
+  );
+
+  it.each<[string, number, StubHandler]>([
+    ['a timeout', 504, () => undefined], // never answers: the BFF's deadline fires
+    ['a reset after the request was sent', 502, (_r, _res, raw) => raw.socket.resetAndDestroy()],
+  ])(
+    'stores %s, and its replay says the first attempt may have created the record',
+    async (_name, status, fail) => {
+      upstream.reset(fail);
+      const key = randomUUID();
+      const first = await create(a, key);
+      expect(first.status).toBe(status);
+      const replay = await create(b, key);
+      expect(replay.status).toBe(status);
+      expect(replay.headers['idempotent-replayed']).toBe('true');
+      expect(replay.body.detail).toMatch(
+        /^The upstream API .*\. The first attempt's result is unknown: it may have been carried out\. Contact support with this requestId/,
+      );
+      expect(replay.body.requestId).toBe(first.body.requestId);
+      expect(upstream.requests).toHaveLength(1);
+    },
+  );
+
+  it('keeps an answer over IDEMPOTENCY_MAX_RECORD_BYTES as its status and a problem: the retry does not create again', async () => {
+    const big = JSON.stringify({ ...CREATED_BODY, padding: 'x'.repeat(900_000) });
+    upstream.reset((_r, res) =>
+      res.writeHead(201, { 'Content-Type': 'application/json' }).end(big),
+    );
+    const key = randomUUID();
+    const first = await create(a, key);
+    expect(first.status).toBe(201);
+    expect(first.text).toBe(big);
+    const replay = await create(b, key);
+    expect(replay.status).toBe(201);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(replay.body).toMatchObject({
+      type: 'urn:interventions-bff:problem:answer-not-kept',
+      status: 201,
+      detail: expect.stringContaining('got status 201'),
+      requestId: first.headers['x-request-id'],
+    });
+    expect(upstream.requests).toHaveLength(1);
+  });
+
   it('400 for a malformed key', async () => {
     for (const key of ['', 'has space', 'x'.repeat(256), 'é']) {
       const res = await create(a, key);
@@ -120,6 +199,7 @@ describe('Idempotency-Key with the in-process store (one replica)', () => {
     ctx.a = await startBff({
       UPSTREAM_BASE_URL: ctx.upstream.url,
       IDEMPOTENCY_TTL_S: String(TTL_S),
+      UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS),
     });
     ctx.b = ctx.a;
   });
@@ -155,6 +235,7 @@ describe('Idempotency-Key across two replicas sharing one Redis', () => {
       UPSTREAM_BASE_URL: ctx.upstream.url,
       REDIS_URL: redis.url,
       IDEMPOTENCY_TTL_S: String(TTL_S),
+      UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS),
     };
     ctx.a = await startBff(env);
     ctx.b = await startBff(env);

@@ -26,7 +26,7 @@ describe('load and soak scripts (shortened)', () => {
     expect(row(run.stdout, 'BFF 201s (seen by autocannon)')).toBe(creates);
   }, 70_000);
 
-  it('soak: 5,000 requests against a flapping upstream, documented statuses only, flat heap', async () => {
+  it('soak: 5,000 requests against a flapping upstream, documented statuses only, flat heap and idempotency store', async () => {
     const run = await runScript('soak.mjs', ['--requests', '5000'], 60_000);
     // stderr shown only when the script failed: it then holds the BFF's last lines.
     expect({ code: run.code, stderr: run.code === 0 ? '' : run.stderr }).toEqual({
@@ -39,5 +39,9 @@ describe('load and soak scripts (shortened)', () => {
     expect(row(run.stdout, 'answers')).toMatch(/^201: /);
     expect(row(run.stdout, 'answers')).not.toContain('undocumented');
     expect(row(run.stdout, 'process')).toMatch(/^up throughout; SIGTERM → exit 0; unhandled: 0;/);
+    // Keyed traffic fills the in-process store to its bound early; the PASS above says it stayed flat.
+    expect(row(run.stdout, 'idempotency store bytes: 25% → 50% → 75% → rest')).toMatch(
+      /^(\d+\.\d MB → ){3}\d+\.\d MB \(bound \d+\.\d MB\)$/,
+    );
   }, 70_000);
 });

@@ -78,6 +78,14 @@ describe('loadAppConfig', () => {
     expect(config.host).toBe('127.0.0.1');
   });
 
+  it('bounds the in-process idempotency store to 10,000 records, 32 MiB, 64 KiB per answer', () => {
+    expect(loadAppConfig(MINIMAL).idempotency).toMatchObject({
+      maxEntries: 10_000,
+      maxBytes: 32 * 1024 * 1024,
+      maxRecordBytes: 64 * 1024,
+    });
+  });
+
   it('accepts PORT=0 (any free port)', () => {
     expect(loadAppConfig({ ...MINIMAL, PORT: '0' }).port).toBe(0);
   });
@@ -161,6 +169,12 @@ describe('loadAppConfig', () => {
         'an origin over 267 characters',
         'CORS_ORIGINS',
         { ...MINIMAL, CORS_ORIGINS: `https://app.example,https://${'a'.repeat(260)}` },
+      ],
+      ['under 64 KiB', 'IDEMPOTENCY_MAX_BYTES', { ...MINIMAL, IDEMPOTENCY_MAX_BYTES: '1000' }],
+      [
+        'over the store',
+        'IDEMPOTENCY_MAX_RECORD_BYTES',
+        { ...MINIMAL, IDEMPOTENCY_MAX_BYTES: '65536', IDEMPOTENCY_MAX_RECORD_BYTES: '65537' },
       ],
     ])('%s: a problem naming %s', (_name, variable, env) => {
       const error = configError(env);

@@ -194,9 +194,16 @@ export class EnvironmentVariables {
   @Max(1)
   readonly OTEL_TRACES_SAMPLER_ARG: number = 1;
 
-  /** Bound of the in-process store; the oldest keys go first. */
+  /** Bounds of the in-process store; when full, the address holding the most loses its oldest. */
   @IntegerVariable(1, 10_000_000)
   readonly IDEMPOTENCY_MAX_ENTRIES: number = 10_000;
+
+  @IntegerVariable(64 * 1024, 16 * 1024 * 1024 * 1024)
+  readonly IDEMPOTENCY_MAX_BYTES: number = 32 * 1024 * 1024;
+
+  /** A stored answer's body beyond this is replaced by a problem saying so (either store). */
+  @IntegerVariable(1024, 64 * 1024 * 1024)
+  readonly IDEMPOTENCY_MAX_RECORD_BYTES: number = 64 * 1024;
 }
 
 export interface AppConfig {
@@ -218,6 +225,8 @@ export interface AppConfig {
     readonly required: boolean;
     readonly requireDurable: boolean;
     readonly maxEntries: number;
+    readonly maxBytes: number;
+    readonly maxRecordBytes: number;
   };
   /** Spans are exported only when `tracesUrl` is set; trace context is propagated always. */
   readonly tracing: {
@@ -328,6 +337,9 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
       'IDEMPOTENCY_REQUIRE_DURABLE=true needs REDIS_URL: the in-process store dies with the process',
     );
   }
+  if (env.IDEMPOTENCY_MAX_RECORD_BYTES > env.IDEMPOTENCY_MAX_BYTES) {
+    problems.push('IDEMPOTENCY_MAX_RECORD_BYTES must not exceed IDEMPOTENCY_MAX_BYTES');
+  }
   if (problems.length > 0) throw new ConfigValidationError(problems);
 
   return {
@@ -347,6 +359,8 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
       required: env.IDEMPOTENCY_REQUIRED,
       requireDurable: env.IDEMPOTENCY_REQUIRE_DURABLE,
       maxEntries: env.IDEMPOTENCY_MAX_ENTRIES,
+      maxBytes: env.IDEMPOTENCY_MAX_BYTES,
+      maxRecordBytes: env.IDEMPOTENCY_MAX_RECORD_BYTES,
     },
     tracing: {
       tracesUrl: env.OTEL_SDK_DISABLED ? undefined : tracesUrl(env),

@@ -5,14 +5,16 @@ import type Redis from 'ioredis';
 import type { Logger } from 'pino';
 import { PROBLEM_CONTENT_TYPE, ProblemException } from '../common/problem';
 import { APP_CONFIG, AppConfigShape } from '../config/app.config';
+import { MetricsService } from '../observability/metrics.service';
 import { InjectRootLogger } from '../observability/observability.module';
 import { InjectRedis } from '../redis/redis.module';
-import { UpstreamError } from '../upstream/upstream-error';
+import { callEffect, UpstreamError } from '../upstream/upstream-error';
 import type { UpstreamReply } from '../upstream/upstream.client';
 import {
   IdempotencyStore,
   IdempotencyStoreUnavailable,
   MemoryIdempotencyStore,
+  RecordRef,
   RedisIdempotencyStore,
   StoredResponse,
 } from './idempotency.store';
@@ -53,10 +55,45 @@ export function fingerprintOf(request: object): string {
 export interface IdempotentRequest {
   /** Who is asking (a hash of their bearer token): keys of two callers never meet. */
   readonly caller: string;
+  /**
+   * The client's address (`request.ip`): in the in-process store, a flood from one address evicts
+   * only that address's records.
+   */
+  readonly client: string;
   readonly key: string;
   readonly fingerprint: string;
   readonly requestId: string;
   readonly traceId: string;
+}
+
+/** Appended to a stored answer whose outcome is unknown, for whoever gets it replayed. */
+const UNKNOWN_OUTCOME_NOTE =
+  "The first attempt's result is unknown: it may have been carried out. Contact support with " +
+  'this requestId before sending it again under a new key.';
+
+/**
+ * An answer with a body over `maxBytes` is kept as its status and headers and a problem saying so:
+ * the retry still learns how the first attempt ended, and does not send it again.
+ */
+export function keepable(
+  response: StoredResponse,
+  maxBytes: number,
+  { requestId, traceId }: Pick<IdempotentRequest, 'requestId' | 'traceId'>,
+): StoredResponse {
+  const bytes = Buffer.byteLength(response.body);
+  if (bytes <= maxBytes) return response;
+  const { problem } = new ProblemException(
+    'answer-not-kept',
+    `The first request with this Idempotency-Key got status ${response.status}, but its ` +
+      `${bytes}-byte answer was larger than the ${maxBytes} bytes kept for a replay. It was not ` +
+      'sent upstream again.',
+    { status: response.status },
+  );
+  return {
+    ...response,
+    contentType: PROBLEM_CONTENT_TYPE,
+    body: JSON.stringify({ ...problem, requestId, traceId }),
+  };
 }
 
 export interface IdempotentResult {
@@ -74,21 +111,30 @@ export class IdempotencyService {
   private readonly store: IdempotencyStore;
   private readonly ttlMs: number;
   private readonly lockMs: number;
+  private readonly maxRecordBytes: number;
   readonly required: boolean;
 
   constructor(
     @Inject(ConfigService) config: ConfigService<AppConfigShape, true>,
     @InjectRedis() redis: Redis | null,
     @InjectRootLogger() rootLogger: Logger,
+    metrics: MetricsService,
   ) {
     this.logger = rootLogger.child({ context: 'Idempotency' });
     const { idempotency, upstream } = config.getOrThrow(APP_CONFIG, { infer: true });
-    this.store = redis
-      ? new RedisIdempotencyStore(redis)
-      : new MemoryIdempotencyStore(idempotency.maxEntries);
+    if (redis) {
+      this.store = new RedisIdempotencyStore(redis);
+    } else {
+      const store = new MemoryIdempotencyStore(idempotency, () =>
+        metrics.countIdempotencyEviction(),
+      );
+      metrics.measureIdempotencyStore(() => store.bytes);
+      this.store = store;
+    }
     this.ttlMs = idempotency.ttlSeconds * 1000;
     // Covers a call and its one retry; a replica that dies mid-call frees the key after this.
     this.lockMs = 2 * upstream.timeoutMs + 5_000;
+    this.maxRecordBytes = idempotency.maxRecordBytes;
     this.required = idempotency.required;
   }
 
@@ -96,8 +142,12 @@ export class IdempotencyService {
     request: IdempotentRequest,
     send: () => Promise<UpstreamReply>,
   ): Promise<IdempotentResult> {
-    const key = `idempotency:${request.caller}:${request.key}`;
-    const claim = await this.guard(() => this.store.claim(key, request.fingerprint, this.lockMs));
+    const record: RecordRef = {
+      key: `idempotency:${request.caller}:${request.key}`,
+      owner: request.client,
+      fingerprint: request.fingerprint,
+    };
+    const claim = await this.guard(() => this.store.claim(record, this.lockMs));
     if (!claim.claimed) {
       const { existing } = claim;
       if (existing.fingerprint !== request.fingerprint) {
@@ -122,25 +172,39 @@ export class IdempotencyService {
     try {
       response = await send();
     } catch (error) {
-      // Sent upstream: its outcome is the answer to every retry. Not sent: the key is free again.
-      if (error instanceof UpstreamError && error.failure.reachedUpstream) {
-        await this.completeOrLog(key, request, {
-          status: error.problem.status,
-          contentType: PROBLEM_CONTENT_TYPE,
-          body: JSON.stringify({
-            ...error.problem,
-            requestId: request.requestId,
-            traceId: request.traceId,
-          }),
-          headers: error.headers,
-        });
+      // Anything but an UpstreamError (an expired session token) stopped the call before sending.
+      if (error instanceof UpstreamError && callEffect(error.failure) !== 'not_done') {
+        await this.completeOrLog(record, request, this.problemAnswer(error, request));
       } else {
-        await this.store.release(key).catch(() => undefined);
+        await this.release(record);
       }
       throw error;
     }
-    await this.completeOrLog(key, request, response);
+    if (callEffect(response.status) === 'not_done') await this.release(record);
+    else await this.completeOrLog(record, request, response);
     return { response, replayed: false };
+  }
+
+  /** The problem the caller got, as a retry gets it: with the first request's ids. */
+  private problemAnswer(error: UpstreamError, { requestId, traceId }: IdempotentRequest) {
+    const { detail } = error.problem;
+    const unknownOutcome = callEffect(error.failure) === 'unknown';
+    return {
+      status: error.problem.status,
+      contentType: PROBLEM_CONTENT_TYPE,
+      body: JSON.stringify({
+        ...error.problem,
+        detail: unknownOutcome ? `${detail} ${UNKNOWN_OUTCOME_NOTE}` : detail,
+        requestId,
+        traceId,
+      }),
+      headers: error.headers,
+    };
+  }
+
+  /** The upstream did not process the call: a retry must be free to send it. */
+  private async release({ key }: RecordRef): Promise<void> {
+    await this.store.release(key).catch(() => undefined);
   }
 
   private async guard<T>(operation: () => Promise<T>): Promise<T> {
@@ -158,16 +222,17 @@ export class IdempotencyService {
 
   /** The upstream already answered: the caller gets that answer even if it cannot be stored. */
   private async completeOrLog(
-    key: string,
-    { fingerprint, requestId }: IdempotentRequest,
+    record: RecordRef,
+    request: IdempotentRequest,
     response: StoredResponse,
   ): Promise<void> {
     try {
-      await this.store.complete(key, fingerprint, response, this.ttlMs);
+      const kept = keepable(response, this.maxRecordBytes, request);
+      await this.store.complete(record, kept, this.ttlMs);
     } catch {
       // With the request id: the operator must find the request a retry may repeat.
       this.logger.error(
-        { requestId },
+        { requestId: request.requestId },
         'could not store an idempotent response; a retry after the lock expires may repeat it',
       );
     }

@@ -1,5 +1,6 @@
 import type Redis from 'ioredis';
 import type { UpstreamReply } from '../upstream/upstream.client';
+import { Holdings, LargestFirst } from './largest-first';
 
 /** A response as the caller got it, kept to replay it byte for byte. */
 export type StoredResponse = UpstreamReply;
@@ -14,56 +15,127 @@ export type ClaimResult =
 /** Thrown when the store cannot be reached: the guarantee cannot be kept. */
 export class IdempotencyStoreUnavailable extends Error {}
 
+/** Which record: its key, and the client address it belongs to (see MemoryIdempotencyStore). */
+export interface RecordRef {
+  readonly key: string;
+  readonly owner: string;
+  readonly fingerprint: string;
+}
+
 export interface IdempotencyStore {
   /** Atomically takes the key for this request, or tells what holds it. */
-  claim(key: string, fingerprint: string, lockMs: number): Promise<ClaimResult>;
-  complete(
-    key: string,
-    fingerprint: string,
-    response: StoredResponse,
-    ttlMs: number,
-  ): Promise<void>;
+  claim(record: RecordRef, lockMs: number): Promise<ClaimResult>;
+  complete(record: RecordRef, response: StoredResponse, ttlMs: number): Promise<void>;
   /** Gives the key back: the request never reached the upstream, so a retry must be free to. */
   release(key: string): Promise<void>;
 }
 
-/** One replica: a Map with expiry, bounded (insertion order: the oldest keys go first). */
+export interface MemoryStoreBounds {
+  readonly maxEntries: number;
+  readonly maxBytes: number;
+}
+
+/**
+ * Heap a record takes besides the bytes of its strings: Map and Set slots, the objects around the
+ * strings, V8's string headers. Measured: ~180 bytes for a record of the 800-byte created answer.
+ */
+export const RECORD_OVERHEAD_BYTES = 256;
+
+interface Held {
+  readonly entry: Entry;
+  readonly expiresAt: number;
+  readonly owner: string;
+  readonly bytes: number;
+}
+
+/**
+ * One replica: a Map with expiry, bounded in entries and in bytes. When either bound is reached,
+ * the record that goes is the oldest of the client address holding the most bytes, so a flood from
+ * one address evicts its own records, never another caller's.
+ */
 export class MemoryIdempotencyStore implements IdempotencyStore {
-  private readonly entries = new Map<string, { entry: Entry; expiresAt: number }>();
+  /**
+   * Insertion order, which is expiry order but for in-flight claims (shorter-lived, and replaced
+   * by their outcome before they expire): expired records are swept from the front.
+   */
+  private readonly entries = new Map<string, Held>();
+  private readonly owners = new Map<string, Holdings>();
+  private readonly largest = new LargestFirst();
+  private heldBytes = 0;
 
-  constructor(private readonly maxEntries: number) {}
+  constructor(
+    private readonly bounds: MemoryStoreBounds,
+    private readonly onEvict: () => void = () => undefined,
+  ) {}
 
-  claim(key: string, fingerprint: string, lockMs: number): Promise<ClaimResult> {
+  /** What the records hold, as counted against `maxBytes`. */
+  get bytes(): number {
+    return this.heldBytes;
+  }
+
+  claim(record: RecordRef, lockMs: number): Promise<ClaimResult> {
     const now = Date.now();
-    const current = this.entries.get(key);
+    const current = this.entries.get(record.key);
     if (current && current.expiresAt > now)
       return Promise.resolve({ claimed: false, existing: current.entry });
-    this.set(key, { state: 'in_flight', fingerprint }, now + lockMs);
+    this.set(record, { state: 'in_flight', fingerprint: record.fingerprint }, now + lockMs);
     return Promise.resolve({ claimed: true });
   }
 
-  complete(
-    key: string,
-    fingerprint: string,
-    response: StoredResponse,
-    ttlMs: number,
-  ): Promise<void> {
-    this.set(key, { state: 'done', fingerprint, response }, Date.now() + ttlMs);
+  complete(record: RecordRef, response: StoredResponse, ttlMs: number): Promise<void> {
+    const entry = { state: 'done', fingerprint: record.fingerprint, response } as const;
+    this.set(record, entry, Date.now() + ttlMs);
     return Promise.resolve();
   }
 
   release(key: string): Promise<void> {
-    this.entries.delete(key);
+    this.delete(key);
     return Promise.resolve();
   }
 
-  private set(key: string, entry: Entry, expiresAt: number): void {
-    this.entries.delete(key);
-    this.entries.set(key, { entry, expiresAt });
-    for (const oldest of this.entries.keys()) {
-      if (this.entries.size <= this.maxEntries) break;
-      this.entries.delete(oldest);
+  private set({ key, owner }: RecordRef, entry: Entry, expiresAt: number): void {
+    this.delete(key);
+    // The bytes Redis would hold for it (the same JSON), plus what the heap adds around them.
+    const bytes = Buffer.byteLength(key) + Buffer.byteLength(JSON.stringify(entry));
+    const held = { entry, expiresAt, owner, bytes: bytes + RECORD_OVERHEAD_BYTES };
+    this.entries.set(key, held);
+    let holdings = this.owners.get(owner);
+    if (!holdings) {
+      holdings = { keys: new Set(), bytes: 0, place: 0 };
+      this.owners.set(owner, holdings);
+      this.largest.add(holdings);
     }
+    holdings.keys.add(key);
+    holdings.bytes += held.bytes;
+    this.largest.update(holdings);
+    this.heldBytes += held.bytes;
+    this.dropExpired();
+    while (this.entries.size > this.bounds.maxEntries || this.heldBytes > this.bounds.maxBytes) {
+      const [oldest] = (this.largest.top as Holdings).keys;
+      this.delete(oldest);
+      this.onEvict();
+    }
+  }
+
+  private dropExpired(): void {
+    const now = Date.now();
+    for (const [key, { expiresAt }] of this.entries) {
+      if (expiresAt > now) return;
+      this.delete(key);
+    }
+  }
+
+  private delete(key: string): void {
+    const held = this.entries.get(key);
+    if (!held) return;
+    this.entries.delete(key);
+    this.heldBytes -= held.bytes;
+    const holdings = this.owners.get(held.owner)!;
+    holdings.keys.delete(key);
+    holdings.bytes -= held.bytes;
+    if (holdings.keys.size > 0) return this.largest.update(holdings);
+    this.owners.delete(held.owner);
+    this.largest.remove(holdings);
   }
 }
 
@@ -71,7 +143,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
 export class RedisIdempotencyStore implements IdempotencyStore {
   constructor(private readonly redis: Redis) {}
 
-  async claim(key: string, fingerprint: string, lockMs: number): Promise<ClaimResult> {
+  async claim({ key, fingerprint }: RecordRef, lockMs: number): Promise<ClaimResult> {
     const inFlight = JSON.stringify({ state: 'in_flight', fingerprint } satisfies Entry);
     // Two tries: the key may expire between a failed SET NX and the GET.
     for (let attempt = 0; attempt < 2; attempt += 1) {
@@ -84,8 +156,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   }
 
   async complete(
-    key: string,
-    fingerprint: string,
+    { key, fingerprint }: RecordRef,
     response: StoredResponse,
     ttlMs: number,
   ): Promise<void> {

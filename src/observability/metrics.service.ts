@@ -66,6 +66,23 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  private storeBytesOf?: () => number;
+
+  private readonly storeBytes = new Gauge({
+    name: 'idempotency_store_bytes',
+    help: 'Bytes held by the in-process idempotency store, as counted against IDEMPOTENCY_MAX_BYTES (0 with Redis: see its used_memory).',
+    registers: [this.registry],
+    collect: () => {
+      if (this.storeBytesOf) this.storeBytes.set(this.storeBytesOf());
+    },
+  });
+
+  private readonly storeEvictions = new Counter({
+    name: 'idempotency_store_evictions_total',
+    help: 'Records the in-process idempotency store dropped before their TTL to stay within its bounds.',
+    registers: [this.registry],
+  });
+
   private readonly children = new Map<string, { observe(seconds: number): void }>();
 
   constructor() {
@@ -108,6 +125,15 @@ export class MetricsService {
 
   setStoreDurable(durable: boolean): void {
     this.storeDurable.set(durable ? 1 : 0);
+  }
+
+  /** Read at each scrape: the store's size changes with every keyed request. */
+  measureIdempotencyStore(bytes: () => number): void {
+    this.storeBytesOf = bytes;
+  }
+
+  countIdempotencyEviction(): void {
+    this.storeEvictions.inc();
   }
 
   setTokenExpiry(unixSeconds: number | undefined): void {

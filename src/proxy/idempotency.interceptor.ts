@@ -39,7 +39,11 @@ export function Idempotent(): MethodDecorator {
       description:
         'Makes a retry safe: the first request with a key is sent upstream and its answer stored for ' +
         '`IDEMPOTENCY_TTL_S` (24 h); a repeat with the same key and body gets that answer again ' +
-        '(`Idempotent-Replayed: true`) without a second create. Keys are scoped to the bearer token. ' +
+        '(`Idempotent-Replayed: true`) without a second create. Not stored, so sent again by a retry: ' +
+        'answers to calls the upstream did not process (its 408, 429 or 503, or the BFF refusing ' +
+        'before sending). A replayed 502/504 says the first result is unknown; an answer over ' +
+        '`IDEMPOTENCY_MAX_RECORD_BYTES` (64 KiB) is replayed as its status and an `answer-not-kept` ' +
+        'problem. Keys are scoped to the bearer token. ' +
         'A quoted structured-field string (`"abc"`) is accepted too. Required when `IDEMPOTENCY_REQUIRED=true`.',
       schema: {
         type: 'string',
@@ -77,6 +81,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
       const { response, replayed } = await this.idempotency.execute(
         {
           caller: callerKey(request),
+          client: request.ip,
           key,
           // Of what the pipes accepted (they do not rewrite it) and of where it was sent: one key
           // on /42 and on /43, or on two routes, is two different requests.

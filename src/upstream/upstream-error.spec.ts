@@ -2,6 +2,8 @@ import { ProblemException } from '../common/problem';
 import { ResponseTooLargeError } from './undici.adapter';
 import {
   AbortState,
+  callEffect,
+  CallEffect,
   classifyTransportError,
   UpstreamError,
   UpstreamFailure,
@@ -214,4 +216,33 @@ describe('UpstreamError', () => {
     });
     expectCleanProblem(error, 502, 'bad-gateway');
   });
+});
+
+describe('callEffect: what an Idempotency-Key keeps of a call', () => {
+  const failure = (
+    outcome: UpstreamFailureOutcome,
+    reachedUpstream: boolean,
+    upstreamStatus?: number,
+  ): UpstreamFailure => ({ outcome, reachedUpstream, upstreamStatus, detail: 'd' });
+
+  it.each<[string, CallEffect, number | UpstreamFailure]>([
+    ['a 201', 'done', 201],
+    ['a relayed 404', 'done', 404],
+    ['a relayed 409', 'done', 409],
+    ['a relayed 429 (not processed: retry later)', 'not_done', 429],
+    ['a relayed 408', 'not_done', 408],
+    ['a non-JSON 403', 'done', failure('upstream_4xx', true, 403)],
+    ['a non-JSON 429', 'not_done', failure('upstream_4xx', true, 429)],
+    ['an upstream 503', 'not_done', failure('upstream_5xx', true, 503)],
+    ['an upstream 500', 'unknown', failure('upstream_5xx', true, 500)],
+    ['an upstream 504', 'unknown', failure('upstream_5xx', true, 504)],
+    ['a timeout after sending', 'unknown', failure('timeout', true)],
+    ['a reset after sending', 'unknown', failure('reset', true)],
+    ['an invalid 2xx answer', 'unknown', failure('invalid_response', true, 200)],
+    ['an answer over the size limit', 'unknown', failure('invalid_response', true)],
+    ['a refused connection', 'not_done', failure('refused', false)],
+    ['the breaker open', 'not_done', failure('circuit_open', false)],
+    ['the in-flight bound', 'not_done', failure('overloaded', false)],
+    ['a request the BFF could not build', 'not_done', failure('local_error', false)],
+  ])('%s: %s', (_name, effect, answer) => expect(callEffect(answer)).toBe(effect));
 });

@@ -58,6 +58,30 @@ function problemKind({ outcome, upstreamStatus }: UpstreamFailure): ProblemKind 
   }
 }
 
+/**
+ * What a finished call means for a retry under the same Idempotency-Key:
+ * - `done`: the upstream processed it (a 2xx, a 4xx other than 408 and 429): the retry gets the
+ *   same answer;
+ * - `unknown`: it may have (sent, then a timeout, a reset, a 5xx other than 503, an unusable
+ *   answer): the retry gets the same answer, saying so, since a second call could create twice;
+ * - `not_done`: it certainly did not (never sent: refused connection, breaker open, in-flight
+ *   bound, a request the BFF could not build; or turned away with a 408, 429 or 503): the key is
+ *   released and the retry goes upstream, as Stripe does for a 429.
+ */
+export type CallEffect = 'done' | 'unknown' | 'not_done';
+
+/** A server that answers these says it did not process the request (RFC 9110 §15.5.9, §15.6.4, RFC 6585 §4). */
+const NOT_PROCESSED_STATUSES = new Set([408, 429, 503]);
+
+/** The one place that decides a CallEffect: `answer` is the status the call resolved to, or the failure it threw. */
+export function callEffect(answer: number | UpstreamFailure): CallEffect {
+  const status = typeof answer === 'number' ? answer : answer.upstreamStatus;
+  if (status !== undefined && NOT_PROCESSED_STATUSES.has(status)) return 'not_done';
+  if (typeof answer === 'number') return 'done';
+  if (!answer.reachedUpstream) return 'not_done';
+  return answer.outcome === 'upstream_4xx' ? 'done' : 'unknown';
+}
+
 const NOT_SENT_CODES = new Set([
   'ECONNREFUSED',
   'ENOTFOUND',
