@@ -80,6 +80,8 @@ export async function createApp(
     http: { headersTimeout: config.headersTimeoutMs, connectionsCheckingInterval: 1_000 },
     return503OnClosing: true,
     clientErrorHandler: answerClientError,
+    // Who may say who the client is in X-Forwarded-For (TRUST_PROXY); by default nobody.
+    trustProxy: config.trustProxy,
   });
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.register(config, logger, options.modules),
@@ -109,6 +111,7 @@ export async function createApp(
   });
   app.get(AccessLog).register(fastify);
   fastify.decorateRequest('forward', null);
+  fastify.decorateRequest('caller', null);
 
   // Without allowed origins CORS adds nothing (no Access-Control-* header is ever sent), so the
   // plugin is not mounted: it would still run a hook on every request.

@@ -1,7 +1,6 @@
 import { Controller, Get, Res, ServiceUnavailableException } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
-import { SkipThrottle } from '@nestjs/throttler';
 import type { FastifyReply } from 'fastify';
 import { SessionTokenService } from '../upstream/session-token.service';
 import { UpstreamBreaker } from '../upstream/upstream-breaker';
@@ -10,7 +9,6 @@ import type Redis from 'ioredis';
 import { InjectRedis } from '../redis/redis.module';
 
 @ApiExcludeController()
-@SkipThrottle()
 @Controller('health')
 export class HealthController {
   constructor(

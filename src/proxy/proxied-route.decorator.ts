@@ -9,7 +9,7 @@ import {
   UseInterceptors,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse } from '@nestjs/swagger';
-import { BearerAuthGuard } from '../common/bearer-auth.guard';
+import { CallerGuard } from '../protection/caller.guard';
 import { Idempotent } from './idempotency.interceptor';
 import { ApiProblemResponse } from '../swagger/api-problem-response.decorator';
 import type { FieldErrorDto } from '../swagger/problem.dto';
@@ -142,7 +142,7 @@ export function ProxiedRoute(options: ProxiedRouteOptions): MethodDecorator {
     // Nest's default before the relay sets the upstream's own status.
     HttpCode(success.status),
     SetMetadata(PROXIED_ROUTE, metadata),
-    UseGuards(BearerAuthGuard),
+    UseGuards(CallerGuard),
     // Outermost first: the relay gives `forward` that idempotency then wraps.
     UseInterceptors(ProxyInterceptor),
     Idempotent(),

@@ -1,0 +1,56 @@
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import { bearerToken, Caller, callerOf } from '../common/caller';
+import { ProblemException } from '../common/problem';
+import { CallerBudgets } from './caller-budgets';
+
+function unauthorized(authorization: string | undefined): ProblemException {
+  return new ProblemException(
+    'unauthorized',
+    authorization === undefined
+      ? 'An Authorization header with a Bearer token is required.'
+      : 'The Authorization header must be of the form "Bearer <token>".',
+    {
+      headers: {
+        'WWW-Authenticate':
+          authorization === undefined ? 'Bearer' : 'Bearer error="invalid_request"',
+      },
+    },
+  );
+}
+
+/**
+ * Who may spend the session token, in this order: the address's request budget (whatever
+ * credential is claimed, so rotating tokens cannot escape it); the form of the credential (the
+ * upstream judges the token); the budget of failed authentications, before anything reaches the
+ * upstream; then the caller's own budget.
+ */
+@Injectable()
+export class CallerGuard implements CanActivate {
+  constructor(private readonly budgets: CallerBudgets) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const request = context.switchToHttp().getRequest<FastifyRequest>();
+    const claimed = callerOf(request);
+    await this.budgets.spendAddressRequest(claimed);
+    const caller = await this.authenticate(request, claimed);
+    await this.budgets.spendCallerRequest(caller);
+    request.caller = caller;
+    return true;
+  }
+
+  private async authenticate(request: FastifyRequest, claimed: Caller): Promise<Caller> {
+    const { authorization } = request.headers;
+    const token = bearerToken(authorization);
+    let caller: Caller | undefined;
+    let rejection: ProblemException | undefined;
+    if (token === undefined) rejection = unauthorized(authorization);
+    else caller = claimed;
+    // Past the budget, the address learns nothing more about credentials until its window ends.
+    await this.budgets.checkAuthFailures(caller ?? claimed);
+    if (rejection === undefined) return caller as Caller;
+    // No header at all is no attempt at a credential.
+    if (authorization !== undefined) await this.budgets.countAuthFailure(claimed, 'bff');
+    throw rejection;
+  }
+}
