@@ -2,6 +2,7 @@ import { Controller, Get, Res, ServiceUnavailableException } from '@nestjs/commo
 import { ApiExcludeController } from '@nestjs/swagger';
 import { HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import type { FastifyReply } from 'fastify';
+import { JwtVerifier } from '../protection/jwt-verifier';
 import { SessionTokenService } from '../upstream/session-token.service';
 import { UpstreamBreaker } from '../upstream/upstream-breaker';
 import { ShutdownState } from './shutdown-state';
@@ -18,6 +19,7 @@ export class HealthController {
     private readonly breaker: UpstreamBreaker,
     private readonly shutdown: ShutdownState,
     @InjectRedis() private readonly redis: Redis | null,
+    private readonly verifier: JwtVerifier,
   ) {}
 
   /** The process is up and serving HTTP; nothing else, so a failing upstream never restarts it. */
@@ -51,12 +53,21 @@ export class HealthController {
               : circuit.up({ state: 'closed' });
           },
           ...(this.redis ? [() => this.redisCheck(this.redis as Redis)] : []),
+          ...(this.verifier.enabled ? [() => this.jwksCheck()] : []),
         ]),
       );
     } catch (error) {
       if (!(error instanceof ServiceUnavailableException)) throw error;
       await reply.status(503).send(error.getResponse());
     }
+  }
+
+  /** Down while callers' tokens cannot be verified (the route answers 503 meanwhile). */
+  private async jwksCheck() {
+    const check = this.indicator.check('jwks');
+    return (await this.verifier.keysAvailable())
+      ? check.up()
+      : check.down({ message: 'the JWKS cannot be fetched' });
   }
 
   /** Down while Idempotency-Key requests cannot be honoured (they answer 503 meanwhile). */

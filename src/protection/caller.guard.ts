@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { bearerToken, Caller, callerOf } from '../common/caller';
 import { ProblemException } from '../common/problem';
 import { CallerBudgets } from './caller-budgets';
+import { InvalidToken, JwtVerifier } from './jwt-verifier';
 
 function unauthorized(authorization: string | undefined): ProblemException {
   return new ProblemException(
@@ -19,15 +20,23 @@ function unauthorized(authorization: string | undefined): ProblemException {
   );
 }
 
+const invalidToken = () =>
+  new ProblemException('unauthorized', 'The bearer token is not valid.', {
+    headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
+  });
+
 /**
  * Who may spend the session token, in this order: the address's request budget (whatever
- * credential is claimed, so rotating tokens cannot escape it); the form of the credential (the
- * upstream judges the token); the budget of failed authentications, before anything reaches the
- * upstream; then the caller's own budget.
+ * credential is claimed, so rotating tokens cannot escape it); the credential, verified when
+ * JWT verification is on (the form only otherwise: the upstream judges the token); the budget of
+ * failed authentications, before anything reaches the upstream; then the caller's own budget.
  */
 @Injectable()
 export class CallerGuard implements CanActivate {
-  constructor(private readonly budgets: CallerBudgets) {}
+  constructor(
+    private readonly budgets: CallerBudgets,
+    private readonly verifier: JwtVerifier,
+  ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<FastifyRequest>();
@@ -45,7 +54,15 @@ export class CallerGuard implements CanActivate {
     let caller: Caller | undefined;
     let rejection: ProblemException | undefined;
     if (token === undefined) rejection = unauthorized(authorization);
-    else caller = claimed;
+    else if (!this.verifier.enabled) caller = claimed;
+    else {
+      try {
+        caller = { ...claimed, key: await this.verifier.subjectKeyOf(token), verified: true };
+      } catch (error) {
+        if (!(error instanceof InvalidToken)) throw error;
+        rejection = invalidToken();
+      }
+    }
     // Past the budget, the address learns nothing more about credentials until its window ends.
     await this.budgets.checkAuthFailures(caller ?? claimed);
     if (rejection === undefined) return caller as Caller;
