@@ -123,11 +123,14 @@ export async function startPrism(): Promise<RunningPrism> {
  * The demo's path inside a test file: Prism serving the upstream contract and the BFF pointed at
  * it, started before the file's tests and stopped after them.
  */
-export function usePrismAndBff(): { readonly prism: RunningPrism; readonly bff: RunningBff } {
+export function usePrismAndBff(env: Record<string, string> = {}): {
+  readonly prism: RunningPrism;
+  readonly bff: RunningBff;
+} {
   const running = {} as { prism: RunningPrism; bff: RunningBff };
   beforeAll(async () => {
     running.prism = await startPrism();
-    running.bff = await startBff({ UPSTREAM_BASE_URL: running.prism.url });
+    running.bff = await startBff({ UPSTREAM_BASE_URL: running.prism.url, ...env });
   });
   afterAll(async () => {
     await running.bff?.close();
