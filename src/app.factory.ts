@@ -10,6 +10,7 @@ import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module';
 import { answerClientError } from './common/client-error';
 import { AppConfig } from './config/app.config';
+import { ManagementListener } from './management-listener';
 import { AccessLog } from './observability/access-log';
 import { ProxiedRoutes } from './proxy/proxied-routes';
 import { createLogger } from './observability/logger';
@@ -49,6 +50,8 @@ function requestId(request: IncomingMessage): string {
   const given = request.headers['x-request-id'];
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }
+
+const managementListeners = new WeakMap<NestFastifyApplication, ManagementListener>();
 
 export interface CreateAppOptions {
   /** Where log lines go; stdout when absent. Tests capture them here. */
@@ -110,6 +113,9 @@ export async function createApp(
     done();
   });
   app.get(AccessLog).register(fastify);
+  if (config.managementPort !== undefined) {
+    managementListeners.set(app, new ManagementListener(fastify, config.headersTimeoutMs));
+  }
   fastify.decorateRequest('forward', null);
   fastify.decorateRequest('caller', null);
 
@@ -140,4 +146,18 @@ export async function createApp(
   if (config.docsEnabled) setupSwagger(app, buildOpenApiDocument(app));
   await app.init();
   return app;
+}
+
+/**
+ * Listens on PORT, then on MANAGEMENT_PORT when set: readiness is served only once the API is
+ * reachable. Resolves with the management port listened on.
+ */
+export async function listen(
+  app: NestFastifyApplication,
+  { port, host, managementPort }: Pick<AppConfig, 'port' | 'host' | 'managementPort'>,
+): Promise<{ managementPort?: number }> {
+  await app.listen({ port, host });
+  const management = managementListeners.get(app);
+  if (management === undefined || managementPort === undefined) return {};
+  return { managementPort: await management.listen(managementPort, host) };
 }
