@@ -275,7 +275,7 @@ export interface components {
         InterventionResponseDto: {
             data: components["schemas"]["InterventionDto"];
             /**
-             * @description Token returned by the upstream.
+             * @description Token returned by the upstream: `null` unless the BFF runs with `UPSTREAM_RESPONSE_TOKEN=relay`. By default (`strip`) no upstream credential reaches the browser; the rest of the answer is unchanged.
              * @example eyJhbGciOiJIUzI1NiJ9.e30.sig
              */
             token: string | null;
@@ -387,10 +387,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description No `Authorization: Bearer <token>` header, or not of that form. Nothing is sent upstream. */
+            /** @description No `Authorization: Bearer <token>` header, or not of that form; or, with JWT verification on (`AUTH_JWKS_URL`, `AUTH_ISSUER`, `AUTH_AUDIENCE`), a token that fails it: bad signature, another issuer or audience, expired or not yet valid, a disallowed algorithm, an unknown key. Nothing is sent upstream, and a rejected credential counts against the address (see 429). */
             401: {
                 headers: {
-                    /** @description Always `Bearer`. */
+                    /** @description `Bearer` without a header, `Bearer error="invalid_request"` for a malformed one, `Bearer error="invalid_token"` for a token that fails verification. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
@@ -481,12 +481,12 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description More than `RATE_LIMIT_PER_MINUTE` requests from this caller (by bearer token, else address) in a minute. */
+            /** @description Over a budget; nothing is sent upstream. Per minute: more than `RATE_LIMIT_PER_MINUTE` requests from this caller (the verified subject with JWT verification on, else the bearer token however it is spelled), more than `RATE_LIMIT_PER_ADDRESS_PER_MINUTE` from this client address whatever the token, or more than `AUTH_FAILURES_PER_MINUTE` rejected credentials from this address (malformed or invalid tokens, and 401/403 answers of the upstream): then every request from it until the window ends. Or more than `MAX_IN_FLIGHT_PER_ADDRESS` upstream calls from this address still in flight. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: number;
-                    /** @description The policy, e.g. `"per-caller";q=120;w=60`. */
+                    /** @description The budget spent: `"per-caller"`, `"per-address"` or `"auth-failures"`, e.g. `"per-caller";q=120;w=60`. */
                     "RateLimit-Policy"?: string;
                     /** @description What is left, e.g. `"per-caller";r=0;t=42`. */
                     RateLimit?: string;
@@ -505,7 +505,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The upstream failed (5xx), could not be reached, closed the connection, or sent an invalid answer. */
+            /** @description The upstream failed (5xx), could not be reached, closed the connection, or sent an invalid answer, or an answer holding the session token (never relayed). */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -523,7 +523,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The upstream cannot be used now: it answered 503 (its `Retry-After` is passed on), it is failing and the circuit breaker is open, too many calls are in flight, the upstream session token has expired, or an Idempotency-Key was sent while the shared idempotency store (Redis) is unreachable. */
+            /** @description The upstream cannot be used now: it answered 503 (its `Retry-After` is passed on), it is failing and the circuit breaker is open, too many calls are in flight, the upstream session token has expired, or an Idempotency-Key was sent while the shared idempotency store (Redis) is unreachable; or, with JWT verification on, the identity provider's keys (JWKS) cannot be fetched (`auth-unavailable`). */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */

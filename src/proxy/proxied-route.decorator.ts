@@ -43,10 +43,18 @@ const SHARED_PROBLEMS = [
     status: 401,
     kind: 'unauthorized',
     description:
-      'No `Authorization: Bearer <token>` header, or not of that form. Nothing is sent upstream.',
+      'No `Authorization: Bearer <token>` header, or not of that form; or, with JWT verification on ' +
+      '(`AUTH_JWKS_URL`, `AUTH_ISSUER`, `AUTH_AUDIENCE`), a token that fails it: bad signature, another ' +
+      'issuer or audience, expired or not yet valid, a disallowed algorithm, an unknown key. Nothing is ' +
+      'sent upstream, and a rejected credential counts against the address (see 429).',
     detail: 'An Authorization header with a Bearer token is required.',
     headers: {
-      'WWW-Authenticate': { description: 'Always `Bearer`.', schema: { type: 'string' } },
+      'WWW-Authenticate': {
+        description:
+          '`Bearer` without a header, `Bearer error="invalid_request"` for a malformed one, ' +
+          '`Bearer error="invalid_token"` for a token that fails verification.',
+        schema: { type: 'string' },
+      },
     },
   }),
   ApiProblemResponse({
@@ -86,12 +94,18 @@ const SHARED_PROBLEMS = [
     status: 429,
     kind: 'too-many-requests',
     description:
-      'More than `RATE_LIMIT_PER_MINUTE` requests from this caller (by bearer token, else address) in a minute.',
+      'Over a budget; nothing is sent upstream. Per minute: more than `RATE_LIMIT_PER_MINUTE` requests from ' +
+      'this caller (the verified subject with JWT verification on, else the bearer token however it is ' +
+      'spelled), more than `RATE_LIMIT_PER_ADDRESS_PER_MINUTE` from this client address whatever the token, ' +
+      'or more than `AUTH_FAILURES_PER_MINUTE` rejected credentials from this address (malformed or invalid ' +
+      'tokens, and 401/403 answers of the upstream): then every request from it until the window ends. Or more ' +
+      'than `MAX_IN_FLIGHT_PER_ADDRESS` upstream calls from this address still in flight.',
     detail: 'More than 120 requests per 60 s; retry in 42 s.',
     headers: {
       ...RETRY_AFTER,
       'RateLimit-Policy': {
-        description: 'The policy, e.g. `"per-caller";q=120;w=60`.',
+        description:
+          'The budget spent: `"per-caller"`, `"per-address"` or `"auth-failures"`, e.g. `"per-caller";q=120;w=60`.',
         schema: { type: 'string' },
       },
       RateLimit: {
@@ -104,7 +118,8 @@ const SHARED_PROBLEMS = [
     status: 502,
     kind: 'bad-gateway',
     description:
-      'The upstream failed (5xx), could not be reached, closed the connection, or sent an invalid answer.',
+      'The upstream failed (5xx), could not be reached, closed the connection, or sent an invalid answer, ' +
+      'or an answer holding the session token (never relayed).',
     detail: 'The upstream API failed with status 500.',
   }),
   ApiProblemResponse({
@@ -113,7 +128,8 @@ const SHARED_PROBLEMS = [
     description:
       'The upstream cannot be used now: it answered 503 (its `Retry-After` is passed on), it is failing and ' +
       'the circuit breaker is open, too many calls are in flight, the upstream session token has expired, ' +
-      'or an Idempotency-Key was sent while the shared idempotency store (Redis) is unreachable.',
+      'or an Idempotency-Key was sent while the shared idempotency store (Redis) is unreachable; or, with ' +
+      "JWT verification on, the identity provider's keys (JWKS) cannot be fetched (`auth-unavailable`).",
     detail: 'The upstream API is failing; requests are paused for a short while.',
     headers: RETRY_AFTER,
   }),
