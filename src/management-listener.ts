@@ -17,7 +17,8 @@ export class ManagementListener {
   constructor(fastify: FastifyInstance, headersTimeoutMs: number) {
     this.server = createServer({ headersTimeout: headersTimeoutMs }, fastify.routing);
     fastify.addHook('onRequest', (request, reply, done) => {
-      const onManagementPort = request.socket.localPort === this.port;
+      // Before listen (app.inject) nothing is on the management port.
+      const onManagementPort = this.port !== undefined && request.socket.localPort === this.port;
       if (onManagementPort === MANAGEMENT_ROUTE.test(request.routeOptions.url ?? '')) done();
       else reply.callNotFound();
     });
