@@ -41,11 +41,9 @@ const BFF_MAIN = process.env.BENCH_BFF_MAIN ?? join(ROOT, 'dist', 'main.js');
 const ARTIFACTS = join(ROOT, 'test-artifacts');
 const ROUTE = '/interventions/v2/rs/preventive/routine';
 /**
- * Callers, each its own bearer token, taken in turn. The in-process rate-limit storage keeps one
- * timestamp per hit and scans a caller's hits on each request, so one caller sending everything
- * (thousands per second under a limit raised to allow it) costs O(hits in the window) per request,
- * which no production caller under the default 120/min can do. 10,000 callers keep each one at
- * production-like counts; `--callers 1` shows the single-caller case.
+ * Callers, each its own bearer token, taken in turn; all from one address, so the per-address
+ * budget's key is as busy as a NAT's. `--callers 1` is the one-hot caller: every budget is a
+ * fixed-window counter, O(1) per request however busy its key.
  */
 const DEFAULT_CALLERS = 10_000;
 const REQUEST_BODY = JSON.stringify({
@@ -138,8 +136,8 @@ function memory(pid) {
 
 /**
  * The built BFF as production runs it: info-level access logs to a pipe that this process drains,
- * as a container runtime reads a container's stdout; the rate limiter on (and high enough never
- * to answer 429 to a bench caller), breaker and metrics on.
+ * as a container runtime reads a container's stdout; the caller budgets on (and high enough never
+ * to answer 429 to the bench), breaker and metrics on.
  */
 function startBff(upstreamUrl, cpu, node) {
   return startServedBff({
@@ -149,7 +147,13 @@ function startBff(upstreamUrl, cpu, node) {
     main: BFF_MAIN,
     // BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to profile the BFF under the bench.
     nodeArgs: process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [],
-    env: { LOG_LEVEL: 'info', RATE_LIMIT_PER_MINUTE: '1000000' },
+    // Every budget on, and too high for the bench to reach.
+    env: {
+      LOG_LEVEL: 'info',
+      RATE_LIMIT_PER_MINUTE: '1000000',
+      RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '1000000',
+      MAX_IN_FLIGHT_PER_ADDRESS: '10000',
+    },
   });
 }
 
@@ -354,7 +358,8 @@ function describeSetup(pins, options) {
       : 'Not pinned (taskset unavailable or a single CPU): the BFF, autocannon and the stub share the CPUs.',
     `BFF: node ${relative(ROOT, BFF_MAIN)}, NODE_ENV=production, ` +
       'LOG_LEVEL=info (access log on, stdout to a pipe), ' +
-      'RATE_LIMIT_PER_MINUTE=1000000 (limiter on), breaker on, metrics on, no Redis.',
+      'RATE_LIMIT_PER_MINUTE and RATE_LIMIT_PER_ADDRESS_PER_MINUTE=1000000, MAX_IN_FLIGHT_PER_ADDRESS=10000 ' +
+      '(budgets on), breaker on, metrics on, no Redis.',
     `Load: ${options.callers} caller(s) (bearer tokens) in turn, same valid body; ` +
       (options.upstreamErrors
         ? `the stub answers 500 to ${options.upstreamErrors}% of calls (relayed as 502); `

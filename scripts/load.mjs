@@ -215,7 +215,10 @@ export function startBff({ upstreamUrl, env = {}, nodeArgs = [], cpu, main = BFF
     env: {
       NODE_ENV: 'production',
       LOG_LEVEL: 'warn',
+      // One load generator is one address: the caller budgets would answer most with 429.
       RATE_LIMIT_PER_MINUTE: '0',
+      RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '0',
+      MAX_IN_FLIGHT_PER_ADDRESS: '0',
       UPSTREAM_BASE_URL: upstreamUrl,
       UPSTREAM_SESSION_TOKEN: SESSION_TOKEN,
       ...env,

@@ -14,6 +14,7 @@ import { ProblemException } from './common/problem';
 import { sendProblem, toProblemException } from './common/problem.filter';
 import { REQUEST_ID } from './common/request-id';
 import { AppConfig } from './config/app.config';
+import { ManagementListener } from './management-listener';
 import { AccessLog } from './observability/access-log';
 import { ProxiedRoutes } from './proxy/proxied-routes';
 import { createLogger } from './observability/logger';
@@ -60,6 +61,8 @@ function requestId(request: IncomingMessage): string {
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
+const managementListeners = new WeakMap<NestFastifyApplication, ManagementListener>();
+
 export interface CreateAppOptions {
   /** Where log lines go; stdout when absent. Tests capture them here. */
   readonly logDestination?: DestinationStream;
@@ -99,6 +102,8 @@ export async function createApp(
     clientErrorHandler: answerClientError,
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) =>
       sendProblem(request, reply, toProblemException(error)),
+    // Who may say who the client is in X-Forwarded-For (TRUST_PROXY); by default nobody.
+    trustProxy: config.trustProxy,
   });
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.register(config, logger, tracing, options.modules),
@@ -133,7 +138,11 @@ export async function createApp(
     );
   });
   app.get(AccessLog).register(fastify);
+  if (config.managementPort !== undefined) {
+    managementListeners.set(app, new ManagementListener(fastify, config.headersTimeoutMs));
+  }
   fastify.decorateRequest('forward', null);
+  fastify.decorateRequest('caller', null);
 
   // Without allowed origins CORS adds nothing (no Access-Control-* header is ever sent), so the
   // plugin is not mounted: it would still run a hook on every request.
@@ -162,4 +171,18 @@ export async function createApp(
   if (config.docsEnabled) setupSwagger(app, buildOpenApiDocument(app));
   await app.init();
   return app;
+}
+
+/**
+ * Listens on PORT, then on MANAGEMENT_PORT when set: readiness is served only once the API is
+ * reachable. Resolves with the management port listened on.
+ */
+export async function listen(
+  app: NestFastifyApplication,
+  { port, host, managementPort }: Pick<AppConfig, 'port' | 'host' | 'managementPort'>,
+): Promise<{ managementPort?: number }> {
+  await app.listen({ port, host });
+  const management = managementListeners.get(app);
+  if (management === undefined || managementPort === undefined) return {};
+  return { managementPort: await management.listen(managementPort, host) };
 }

@@ -1,20 +1,16 @@
-import { DynamicModule, Module, Provider, Type } from '@nestjs/common';
+import { DynamicModule, Module, Type } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
-import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
-import { ThrottlerModule } from '@nestjs/throttler';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
-import type Redis from 'ioredis';
 import type { Logger } from 'pino';
 import { ProblemFilter } from './common/problem.filter';
-import { RateLimitGuard } from './common/rate-limit.guard';
-import { SharedThrottlerStorage } from './common/shared-throttler.storage';
 import { ValidateBodyPipe } from './common/validate-body.pipe';
 import { AppConfig, appConfig } from './config/app.config';
 import { HealthModule } from './health/health.module';
 import { InterventionsModule } from './interventions/interventions.module';
 import { ObservabilityModule } from './observability/observability.module';
 import { Tracing } from './observability/tracing';
-import { REDIS, RedisModule } from './redis/redis.module';
+import { RedisModule } from './redis/redis.module';
 
 @Module({})
 export class AppModule {
@@ -25,10 +21,6 @@ export class AppModule {
     tracing: Tracing,
     modules: readonly Type[] = [],
   ): DynamicModule {
-    const rateLimited = config.rateLimitPerMinute > 0;
-    const rateLimiting: Provider[] = rateLimited
-      ? [{ provide: APP_GUARD, useClass: RateLimitGuard }]
-      : [];
     return {
       module: AppModule,
       imports: [
@@ -45,16 +37,6 @@ export class AppModule {
         // middleware would still add a pass through Fastify's middleware layer to every request.
         LoggerModule.forRoot({ useExisting: true, pinoHttp: { logger }, forRoutes: [] }),
         RedisModule,
-        ThrottlerModule.forRootAsync({
-          inject: [REDIS],
-          useFactory: (redis: Redis | null) => ({
-            throttlers: [
-              { name: 'default', ttl: 60_000, limit: Math.max(1, config.rateLimitPerMinute) },
-            ],
-            setHeaders: false,
-            storage: new SharedThrottlerStorage(redis),
-          }),
-        }),
         ObservabilityModule.forRoot(logger, tracing),
         HealthModule,
         InterventionsModule,
@@ -63,7 +45,6 @@ export class AppModule {
       providers: [
         { provide: APP_FILTER, useClass: ProblemFilter },
         { provide: APP_PIPE, useClass: ValidateBodyPipe },
-        ...rateLimiting,
       ],
     };
   }

@@ -41,10 +41,10 @@ async function bootstrap(): Promise<void> {
     process.exit(1);
   }
   // Only once the config is valid: a bad one exits before Nest, Fastify and pino are even loaded.
-  const { createApp } = await import('./app.factory');
+  const { createApp, listen } = await import('./app.factory');
   const app = await createApp(config);
   closeGracefullyOnSignals(app, config.shutdownGraceMs);
-  await app.listen({ port: config.port, host: config.host });
+  await listen(app, config);
 }
 
 void bootstrap();

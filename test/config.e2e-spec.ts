@@ -176,4 +176,27 @@ describe('node dist/main.js with a valid configuration', () => {
     expect({ code: result.code, signal: result.signal }).toEqual({ code: 0, signal: null });
     expect(result.stdout + result.stderr).not.toContain(SECRET);
   });
+
+  it('with MANAGEMENT_PORT: the probes there and not on PORT, and still exits 0 on SIGTERM', async () => {
+    const [port, managementPort] = [await freePort(), await freePort()];
+    const { child, exited } = start({
+      UPSTREAM_BASE_URL: 'http://127.0.0.1:9',
+      UPSTREAM_SESSION_TOKEN: SECRET,
+      PORT: String(port),
+      MANAGEMENT_PORT: String(managementPort),
+      HOST: '127.0.0.1',
+    });
+    let status = 0;
+    for (let attempt = 0; attempt < 50 && status === 0; attempt += 1) {
+      status = await httpStatus(`http://127.0.0.1:${managementPort}/health/live`).catch(() => 0);
+      if (status === 0) await sleep(100);
+    }
+    expect(status).toBe(200);
+    expect(await httpStatus(`http://127.0.0.1:${port}/health/live`)).toBe(404);
+    expect(await httpStatus(`http://127.0.0.1:${port}/docs-json`)).toBe(200);
+
+    child.kill('SIGTERM');
+    const result = await exited;
+    expect({ code: result.code, signal: result.signal }).toEqual({ code: 0, signal: null });
+  });
 });

@@ -32,7 +32,8 @@ function without(headers: Record<string, string>, name: string): Record<string, 
 }
 
 describe('BFF against the mock upstream (Prism, upstream contract)', () => {
-  const running = usePrismAndBff();
+  // The vendor's 201 example relayed whole, `token` included (stripped by default).
+  const running = usePrismAndBff({ UPSTREAM_RESPONSE_TOKEN: 'relay' });
 
   it('forwards the vendor example in a form the contract accepts and relays the 201 example', async () => {
     const response = await request(running.bff.url)

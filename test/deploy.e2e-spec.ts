@@ -100,18 +100,36 @@ describe('deploy/k8s manifests', () => {
       expect(pod.terminationGracePeriodSeconds).toBe(30);
     });
 
-    it('exposes container port 3000 and probes /health/live and /health/ready', () => {
+    it('exposes container port 3000 and probes /health/live and /health/ready on the management port', () => {
       expect(container.ports).toEqual(
-        expect.arrayContaining([expect.objectContaining({ containerPort: 3000 })]),
+        expect.arrayContaining([
+          expect.objectContaining({ containerPort: 3000 }),
+          expect.objectContaining({ name: 'management', containerPort: 9000 }),
+        ]),
       );
-      const portOk = (p: unknown) => p === 3000 || p === 'http';
+      // MANAGEMENT_PORT: the probes are served there only.
+      expect(byKind('ConfigMap').data.MANAGEMENT_PORT).toBe('9000');
+      const portOk = (p: unknown) => p === 9000 || p === 'management';
       expect(container.livenessProbe.httpGet.path).toBe('/health/live');
       expect(portOk(container.livenessProbe.httpGet.port)).toBe(true);
       expect(container.readinessProbe.httpGet.path).toBe('/health/ready');
       expect(portOk(container.readinessProbe.httpGet.port)).toBe(true);
       if (container.startupProbe) {
         expect(container.startupProbe.httpGet.path).toBe('/health/live');
+        expect(portOk(container.startupProbe.httpGet.port)).toBe(true);
       }
+    });
+
+    it('has Prometheus scrape /metrics on the management port', () => {
+      expect(dep.spec.template.metadata.annotations).toEqual({
+        'prometheus.io/scrape': 'true',
+        'prometheus.io/port': '9000',
+        'prometheus.io/path': '/metrics',
+      });
+    });
+
+    it('trusts the one proxy hop in front of it (the ingress controller) for the client address', () => {
+      expect(byKind('ConfigMap').data.TRUST_PROXY).toBe('1');
     });
 
     it('sets resource requests and limits', () => {
@@ -273,6 +291,10 @@ describe('docker-compose.yml', () => {
       });
       expect(bff.secrets).toContain('upstream_session_token');
       expect(JSON.stringify(bff.healthcheck.test)).toContain('/health/live');
+      // nginx in front: one trusted hop; the probes on the management port, which nginx does not proxy.
+      expect(bff.environment).toMatchObject({ TRUST_PROXY: '1', MANAGEMENT_PORT: '9000' });
+      expect(JSON.stringify(bff.healthcheck.test)).toContain('127.0.0.1:9000/health/live');
+      expect(bff.ports).toBeUndefined();
     }
   });
 });
@@ -325,6 +347,7 @@ describe('Dockerfile', () => {
     const hc = finalStage.find((l) => /^HEALTHCHECK\s/i.test(l));
     expect(hc).toBeDefined();
     expect(hc).toContain('/health/live');
+    expect(hc).toContain('process.env.MANAGEMENT_PORT||process.env.PORT');
   });
 
   it('starts with CMD node dist/main.js and sets NODE_ENV=production', () => {

@@ -22,6 +22,7 @@ const RUNS = {
   arbitraryJson: Math.round(1000 * SCALE),
   headerSets: Math.round(1000 * SCALE),
   paths: Math.round(1000 * SCALE),
+  credentials: Math.round(400 * SCALE),
 };
 const PROPERTY_TIMEOUT_MS = 120_000 * Math.max(1, SCALE);
 const BODY_LIMIT_BYTES = 16 * 1024;
@@ -907,8 +908,18 @@ describe('hostile input (property-based, against a recording upstream)', () => {
 
   beforeAll(async () => {
     upstream = await new UpstreamStub().start();
-    // At info: the access lines tell which requests had an upstream failure.
-    bff = await startBff({ UPSTREAM_BASE_URL: upstream.url, LOG_LEVEL: 'info' }, logs);
+    bff = await startBff(
+      {
+        UPSTREAM_BASE_URL: upstream.url,
+        // At info: the access lines tell which requests had an upstream failure.
+        LOG_LEVEL: 'info',
+        // Thousands of requests from one address, many with a malformed credential: the caller
+        // budgets would answer 429 to most. They have their own property below.
+        RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '0',
+        AUTH_FAILURES_PER_MINUTE: '0',
+      },
+      logs,
+    );
   });
   afterAll(async () => {
     agent.destroy();
@@ -1249,6 +1260,164 @@ describe('hostile input (property-based, against a recording upstream)', () => {
       );
       await expectStillCreates();
       expectNothingAboveWarn();
+    },
+    PROPERTY_TIMEOUT_MS,
+  );
+});
+
+// ---------------------------------------------------------------------------------------------
+// Credentials and client addresses against the caller budgets (issue 13)
+// ---------------------------------------------------------------------------------------------
+
+/** The token of a credential the oracle accepts: what follows the scheme and its spaces. */
+function tokenOf(raw: string): string {
+  return fieldValue(raw).slice(6).replace(/^ +/, '');
+}
+
+const KNOWN_TOKENS = ['ok-alice', 'ok-bob', 'ok-carol', 'bad-mallory', 'bad-trudy'];
+const spelledKnownToken = fc
+  .tuple(
+    fc.constantFrom(...KNOWN_TOKENS),
+    fc.constantFrom('Bearer', 'bearer', 'BEARER', 'bEaReR'),
+    fc.integer({ min: 1, max: 3 }),
+    whitespace,
+    whitespace,
+  )
+  .map(
+    ([token, scheme, spaces, lead, trail]) => lead + scheme + ' '.repeat(spaces) + token + trail,
+  );
+const budgetAuthorization = fc.oneof(
+  { weight: 3, arbitrary: spelledKnownToken },
+  { weight: 2, arbitrary: authorizationValue },
+  { weight: 1, arbitrary: b64token.map((token) => `Bearer bad-${token}`) },
+);
+const forwardedFor = fc.option(
+  fc.oneof(
+    fc.ipV4(),
+    fc.ipV6(),
+    fc
+      .array(fc.oneof(fc.ipV4(), fc.ipV6()), { minLength: 2, maxLength: 4 })
+      .map((a) => a.join(', ')),
+    headerText(40),
+  ),
+  { nil: undefined },
+);
+
+describe('hostile credentials and client addresses (property-based, against the caller budgets)', () => {
+  const LIMITS = { perCaller: 5, perAddress: 150, authFailures: 60 };
+  let upstream: UpstreamStub;
+  beforeAll(async () => {
+    upstream = await new UpstreamStub().start();
+  });
+  afterAll(() => upstream.stop());
+
+  /** The upstream accepts exactly the tokens starting with "ok-". */
+  beforeEach(() =>
+    upstream.reset((request, res) => {
+      const ok = tokenOf(request.headers.authorization ?? '').startsWith('ok-');
+      res
+        .writeHead(ok ? 201 : 401, { 'Content-Type': 'application/json' })
+        .end(ok ? '{"data":{},"token":null}' : '{"message":"Unauthorized"}');
+    }),
+  );
+
+  interface Sent {
+    readonly requestId: string;
+    readonly forwardedFor?: string;
+    readonly status: number;
+  }
+
+  async function run(env: Record<string, string>): Promise<{ sent: Sent[]; windows: number }> {
+    const bff = await startBff({
+      UPSTREAM_BASE_URL: upstream.url,
+      RATE_LIMIT_PER_MINUTE: String(LIMITS.perCaller),
+      RATE_LIMIT_PER_ADDRESS_PER_MINUTE: String(LIMITS.perAddress),
+      AUTH_FAILURES_PER_MINUTE: String(LIMITS.authFailures),
+      ...env,
+    });
+    const sent: Sent[] = [];
+    const started = performance.now();
+    try {
+      await fc.assert(
+        fc.asyncProperty(budgetAuthorization, forwardedFor, async (authorization, via) => {
+          // The upstream sees the request id, not X-Forwarded-For: it ties a call to its request.
+          const requestId = `credentials-${sent.length}`;
+          const headers: OutgoingHttpHeaders = {
+            authorization,
+            'content-type': 'application/json',
+            'x-request-id': requestId,
+          };
+          if (via !== undefined) headers['x-forwarded-for'] = via;
+          const res = await send(bff.url, headers, Buffer.from(JSON.stringify(VALID_BODY)));
+          sent.push({ requestId, forwardedFor: via, status: res.status });
+          if (![201, 401, 429].includes(res.status)) {
+            throw new Error(`status ${res.status} for ${JSON.stringify(headers)}: ${res.body}`);
+          }
+        }),
+        { numRuns: RUNS.credentials },
+      );
+    } finally {
+      await bff.close();
+    }
+    const statuses = sent.reduce<Record<number, number>>(
+      (counts, { status }) => ({ ...counts, [status]: (counts[status] ?? 0) + 1 }),
+      {},
+    );
+    // Informative, like the tally above: how much of each budget the run spent.
+    process.stdout.write(
+      `hostile credentials ${JSON.stringify(env)}: answers ${JSON.stringify(statuses)}, ` +
+        `upstream calls ${upstream.requests.length}\n`,
+    );
+    // Budgets are per minute: a run spanning more than one window may spend each more than once.
+    return { sent, windows: 1 + Math.floor((performance.now() - started) / 60_000) };
+  }
+
+  const upstreamCallsBy = (key: (authorization: string) => string) => {
+    const calls = new Map<string, number>();
+    for (const { headers } of upstream.requests) {
+      const k = key(headers.authorization ?? '');
+      calls.set(k, (calls.get(k) ?? 0) + 1);
+    }
+    return calls;
+  };
+
+  it(
+    `without TRUST_PROXY (${RUNS.credentials} runs): never a 5xx, never more upstream calls than the budgets allow`,
+    async () => {
+      const { sent, windows } = await run({});
+      const failed = upstream.requests.filter(
+        (r) => !tokenOf(r.headers.authorization ?? '').startsWith('ok-'),
+      ).length;
+      // One address (X-Forwarded-For is not trusted): one failure budget, one request budget.
+      expect(failed).toBeLessThanOrEqual(LIMITS.authFailures * windows);
+      expect(upstream.requests.length).toBeLessThanOrEqual(LIMITS.perAddress * windows);
+      // However it is spelled, a token is one caller.
+      for (const [token, calls] of upstreamCallsBy(tokenOf)) {
+        expect([token, calls <= LIMITS.perCaller * windows]).toEqual([token, true]);
+      }
+      expect(sent.filter((s) => s.status === 201).length).toBe(upstream.requests.length - failed);
+      expect(sent.some((s) => s.status === 429)).toBe(true);
+    },
+    PROPERTY_TIMEOUT_MS,
+  );
+
+  it(
+    `with TRUST_PROXY=1 (${RUNS.credentials} runs): never a 5xx; each forwarded client within its failure budget`,
+    async () => {
+      const { sent, windows } = await run({ TRUST_PROXY: '1' });
+      // One X-Forwarded-For value always names the same client (whatever entry the BFF takes),
+      // so its failures are within one budget; two values naming one client share it.
+      const viaOf = new Map(sent.map((s) => [s.requestId, s.forwardedFor ?? '(none)']));
+      const failuresByClient = new Map<string, number>();
+      for (const r of upstream.requests) {
+        if (tokenOf(r.headers.authorization ?? '').startsWith('ok-')) continue;
+        const client = viaOf.get(String(r.headers['x-request-id'])) as string;
+        failuresByClient.set(client, (failuresByClient.get(client) ?? 0) + 1);
+      }
+      for (const [client, failures] of failuresByClient) {
+        expect([client, failures <= LIMITS.authFailures * windows]).toEqual([client, true]);
+      }
+      expect(sent.length).toBe(RUNS.credentials);
     },
     PROPERTY_TIMEOUT_MS,
   );

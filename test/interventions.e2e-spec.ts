@@ -20,6 +20,8 @@ describe('POST /interventions/v2/rs/preventive/routine (against a recording upst
     bff = await startBff({
       UPSTREAM_BASE_URL: `${upstream.url}/main/`,
       UPSTREAM_TIMEOUT_MS: '1000',
+      // The 201 relayed byte for byte, `token` included (stripped by default: credentials suite).
+      UPSTREAM_RESPONSE_TOKEN: 'relay',
     });
   });
   afterAll(async () => {

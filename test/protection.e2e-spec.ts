@@ -119,12 +119,7 @@ describe('circuit breaker', () => {
 
 describe('bounded concurrency', () => {
   it('answers 503 with Retry-After beyond UPSTREAM_MAX_CONCURRENCY instead of queueing', async () => {
-    const held: Array<() => void> = [];
-    upstream.reset((_r, res) =>
-      held.push(() =>
-        res.writeHead(201, { 'Content-Type': 'application/json' }).end('{"data":{}}'),
-      ),
-    );
+    const held = upstream.hold();
     await withBff({ UPSTREAM_MAX_CONCURRENCY: '2' }, async (bff) => {
       const first = create(bff).then((r) => r);
       const second = create(bff).then((r) => r);

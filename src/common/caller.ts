@@ -1,11 +1,67 @@
 import { hash } from 'node:crypto';
+import { isIPv4, isIPv6 } from 'node:net';
 import type { FastifyRequest } from 'fastify';
 
+/** Who is calling, as every caller-derived key (budgets, idempotency scope) sees them. */
+export interface Caller {
+  /** The client address, as a budget key (see addressKey). */
+  readonly address: string;
+  /** The caller's own key: their verified subject, else their bearer token, else their address. */
+  readonly key: string;
+  /** Whether `key` comes from a verified JWT. */
+  readonly verified: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by CallerGuard once the credential has been judged. */
+    caller: Caller | null;
+  }
+}
+
+// RFC 6750 section 2.1 and RFC 9110 section 11: the scheme is case-insensitive and may be followed
+// by several spaces; the token is a b64token. Node has already trimmed the field value.
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
+
+/** The token of `Authorization: Bearer <token>` in any spelling, else undefined. */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  return authorization === undefined ? undefined : BEARER.exec(authorization)?.[1];
+}
+
+/** Hashed: keys may live in Redis, and a token must not. One-shot `hash()` is the cheapest. */
+const digest = (text: string) => hash('sha256', text, 'base64url');
+
 /**
- * A caller is their bearer token (hashed: the key may live in Redis), else their address.
- * One-shot `hash()`: a Hash object per request costs over twice as much.
+ * An address as one budget: an IPv6 client is usually given a whole /64, so its /64 is the
+ * address; an IPv4-mapped IPv6 address is its IPv4 address. Anything else (what a trusted proxy
+ * put in X-Forwarded-For is taken as it is) is hashed, to bound the key's length.
  */
+export function addressKey(ip: string): string {
+  const address = ip.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '').replace(/%.*$/, '');
+  if (isIPv4(address)) return address;
+  if (!isIPv6(address)) return `other:${digest(ip)}`;
+  const [head, tail] = address.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const zeros = tail === undefined ? [] : Array<string>(8 - left.length - right.length).fill('0');
+  const groups = [...left, ...zeros, ...right].slice(0, 4);
+  return `${groups.map((group) => parseInt(group, 16).toString(16)).join(':')}::/64`;
+}
+
+/** The caller of a verified JWT: refreshing the token keeps their budgets and their keys. */
+export function subjectKey(issuer: string, subject: string): string {
+  return `sub:${digest(JSON.stringify([issuer, subject]))}`;
+}
+
+/** The caller as the request presents them, before any verification. */
+export function callerOf(request: FastifyRequest): Caller {
+  const address = addressKey(request.ip);
+  const token = bearerToken(request.headers.authorization);
+  const key = token === undefined ? `ip:${address}` : `token:${digest(token)}`;
+  return { address, key, verified: false };
+}
+
+/** The key of everything that belongs to the caller (rate limit, idempotency scope). */
 export function callerKey(request: FastifyRequest): string {
-  const { authorization } = request.headers;
-  return authorization ? `token:${hash('sha256', authorization, 'base64url')}` : `ip:${request.ip}`;
+  return (request.caller ?? callerOf(request)).key;
 }

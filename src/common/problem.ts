@@ -40,6 +40,7 @@ export const PROBLEMS = {
   'bad-gateway': { status: 502, title: 'Bad gateway' },
   'upstream-unavailable': { status: 503, title: 'Upstream unavailable' },
   'idempotency-unavailable': { status: 503, title: 'Idempotency store unavailable' },
+  'auth-unavailable': { status: 503, title: 'Authentication unavailable' },
   'gateway-timeout': { status: 504, title: 'Gateway timeout' },
 } as const satisfies Record<string, { status: number; title: string }>;
 

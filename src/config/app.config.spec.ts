@@ -104,6 +104,84 @@ describe('loadAppConfig', () => {
     expect(() => loadAppConfig({ ...MINIMAL, SOMETHING_ELSE: 'x', PATH: '/bin' })).not.toThrow();
   });
 
+  describe('caller protection variables', () => {
+    const JWT = {
+      AUTH_JWKS_URL: 'https://idp.example.com/.well-known/jwks.json',
+      AUTH_ISSUER: 'https://idp.example.com/',
+      AUTH_AUDIENCE: 'interventions-bff',
+    };
+
+    it('defaults: socket address, budgets on, no JWT verification, token stripped, no management port', () => {
+      const config = loadAppConfig(MINIMAL);
+      expect(config.trustProxy).toBe(false);
+      expect(config.perAddress).toEqual({
+        requestsPerMinute: 600,
+        authFailuresPerMinute: 20,
+        maxInFlight: 32,
+      });
+      expect(config.jwt).toBeUndefined();
+      expect(config.upstream.responseToken).toBe('strip');
+      expect(config.managementPort).toBeUndefined();
+    });
+
+    it.each<[string, unknown]>([
+      ['2', 2],
+      ['10.0.0.0/8', ['10.0.0.0/8']],
+      ['10.0.0.1, 192.168.0.0/16,fd00::/8, ::1', ['10.0.0.1', '192.168.0.0/16', 'fd00::/8', '::1']],
+    ])('TRUST_PROXY=%s is %j', (value, expected) => {
+      expect(loadAppConfig({ ...MINIMAL, TRUST_PROXY: value }).trustProxy).toEqual(expected);
+    });
+
+    it('turns JWT verification on with all three of its variables', () => {
+      expect(loadAppConfig({ ...MINIMAL, ...JWT }).jwt).toEqual({
+        jwksUrl: JWT.AUTH_JWKS_URL,
+        issuer: JWT.AUTH_ISSUER,
+        audience: JWT.AUTH_AUDIENCE,
+        algorithms: ['RS256', 'ES256', 'PS256', 'EdDSA'],
+        clockToleranceSeconds: 30,
+      });
+    });
+
+    it('reads MANAGEMENT_PORT and UPSTREAM_RESPONSE_TOKEN', () => {
+      const config = loadAppConfig({
+        ...MINIMAL,
+        MANAGEMENT_PORT: '9000',
+        UPSTREAM_RESPONSE_TOKEN: 'relay',
+      });
+      expect(config.managementPort).toBe(9000);
+      expect(config.upstream.responseToken).toBe('relay');
+    });
+
+    it.each<[string, string, Env]>([
+      ['zero hops', 'TRUST_PROXY', { TRUST_PROXY: '0' }],
+      ['a name', 'TRUST_PROXY', { TRUST_PROXY: 'nginx' }],
+      ['a prefix too long', 'TRUST_PROXY', { TRUST_PROXY: '10.0.0.0/33' }],
+      ['one of three', 'AUTH_JWKS_URL', { AUTH_JWKS_URL: JWT.AUTH_JWKS_URL }],
+      ['plain http', 'AUTH_JWKS_URL', { ...JWT, AUTH_JWKS_URL: 'http://idp.example.com/jwks' }],
+      ['HMAC', 'AUTH_ALGORITHMS', { ...JWT, AUTH_ALGORITHMS: 'RS256,HS256' }],
+      ['none', 'AUTH_ALGORITHMS', { ...JWT, AUTH_ALGORITHMS: 'none' }],
+      ['over 300', 'AUTH_CLOCK_TOLERANCE_S', { AUTH_CLOCK_TOLERANCE_S: '301' }],
+      ['another value', 'UPSTREAM_RESPONSE_TOKEN', { UPSTREAM_RESPONSE_TOKEN: 'keep' }],
+      ['PORT itself', 'MANAGEMENT_PORT', { MANAGEMENT_PORT: '3000' }],
+      [
+        'negative',
+        'RATE_LIMIT_PER_ADDRESS_PER_MINUTE',
+        { RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '-1' },
+      ],
+      ['non-numeric', 'AUTH_FAILURES_PER_MINUTE', { AUTH_FAILURES_PER_MINUTE: 'many' }],
+      ['fractional', 'MAX_IN_FLIGHT_PER_ADDRESS', { MAX_IN_FLIGHT_PER_ADDRESS: '1.5' }],
+    ])('rejects %s: problems naming %s', (_name, variable, env) => {
+      const error = configError({ ...MINIMAL, ...env });
+      expect(error.problems.length).toBeGreaterThan(0);
+      for (const problem of error.problems) expect(problem).toContain(variable);
+    });
+
+    it('accepts a JWKS over http on the loopback interface (tests, a sidecar)', () => {
+      const env = { ...MINIMAL, ...JWT, AUTH_JWKS_URL: 'http://127.0.0.1:8080/jwks' };
+      expect(loadAppConfig(env).jwt?.jwksUrl).toBe('http://127.0.0.1:8080/jwks');
+    });
+  });
+
   describe('token from a file', () => {
     it('uses the file as the token source and readTokenFile trims the trailing newline', () => {
       const config = loadAppConfig({

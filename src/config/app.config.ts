@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { applyDecorators } from '@nestjs/common';
 import { registerAs } from '@nestjs/config';
 import { Expose, plainToInstance, Transform, Type } from 'class-transformer';
@@ -15,6 +16,21 @@ import {
   Min,
   validateSync,
 } from 'class-validator';
+
+/** Signature algorithms a JWKS may verify: asymmetric ones only. */
+const JWT_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+] as const;
 
 /** A whole number variable within [min, max]; the environment gives it as a string. */
 function IntegerVariable(min: number, max: number): PropertyDecorator {
@@ -68,8 +84,18 @@ export class EnvironmentVariables {
   @IntegerVariable(1, 10_000)
   readonly UPSTREAM_MAX_CONCURRENCY: number = 256;
 
+  /** The `token` of the upstream's 2xx body: `strip` (null) keeps upstream credentials from the browser. */
+  @Expose()
+  @IsIn(['strip', 'relay'])
+  readonly UPSTREAM_RESPONSE_TOKEN: 'strip' | 'relay' = 'strip';
+
   @IntegerVariable(0, 65_535)
   readonly PORT: number = 3000;
+
+  /** When set, /health/* and /metrics are served on this port only, not on PORT. */
+  @IsOptional()
+  @IntegerVariable(0, 65_535)
+  readonly MANAGEMENT_PORT?: number;
 
   @Expose() @IsString() @IsNotEmpty() readonly HOST: string = '0.0.0.0';
 
@@ -103,6 +129,43 @@ export class EnvironmentVariables {
 
   @IntegerVariable(0, 1_000_000)
   readonly RATE_LIMIT_PER_MINUTE: number = 120;
+
+  /** Besides the per-caller budget: a caller choosing new tokens stays within their address's. */
+  @IntegerVariable(0, 1_000_000)
+  readonly RATE_LIMIT_PER_ADDRESS_PER_MINUTE: number = 600;
+
+  /** Rejected credentials (by the BFF, or 401/403 from the upstream) per address per minute. */
+  @IntegerVariable(0, 1_000_000)
+  readonly AUTH_FAILURES_PER_MINUTE: number = 20;
+
+  /** Upstream calls in flight per client address; keyed calls outlive their caller. */
+  @IntegerVariable(0, 100_000)
+  readonly MAX_IN_FLIGHT_PER_ADDRESS: number = 32;
+
+  /** Which proxies may set X-Forwarded-For: unset = none, N = hops, or addresses/CIDRs. */
+  @Expose() @IsOptional() @IsString() readonly TRUST_PROXY?: string;
+
+  /** Local JWT verification: on when the JWKS URL, the issuer and the audience are all set. */
+  @Expose()
+  @IsOptional()
+  @IsUrl(
+    { protocols: ['http', 'https'], require_protocol: true, require_tld: false },
+    { message: '$property must be an http:// or https:// URL' },
+  )
+  readonly AUTH_JWKS_URL?: string;
+
+  @Expose() @IsOptional() @IsString() @IsNotEmpty() readonly AUTH_ISSUER?: string;
+  @Expose() @IsOptional() @IsString() @IsNotEmpty() readonly AUTH_AUDIENCE?: string;
+
+  /** Asymmetric algorithms only: HMAC with a public JWKS would let anyone sign, `none` anyone skip. */
+  @Expose()
+  @Matches(new RegExp(`^(?:${JWT_ALGORITHMS.join('|')})(?:,(?:${JWT_ALGORITHMS.join('|')}))*$`), {
+    message: `$property must be a comma-separated list of ${JWT_ALGORITHMS.join(', ')}`,
+  })
+  readonly AUTH_ALGORITHMS: string = 'RS256,ES256,PS256,EdDSA';
+
+  @IntegerVariable(0, 300)
+  readonly AUTH_CLOCK_TOLERANCE_S: number = 30;
 
   @IntegerVariable(1, 100)
   readonly BREAKER_ERROR_THRESHOLD_PERCENT: number = 50;
@@ -217,6 +280,24 @@ export interface AppConfig {
   readonly publicBaseUrl: string;
   /** Requests per caller per minute; 0 turns rate limiting off. */
   readonly rateLimitPerMinute: number;
+  /** Fastify's `trustProxy`: false = the socket's address is the client's. */
+  readonly trustProxy: false | number | string[];
+  /** Where /health/* and /metrics are served instead of `port`; undefined = on `port`. */
+  readonly managementPort?: number;
+  /** Budgets of one client address (0 = off). */
+  readonly perAddress: {
+    readonly requestsPerMinute: number;
+    readonly authFailuresPerMinute: number;
+    readonly maxInFlight: number;
+  };
+  /** Local verification of the callers' JWTs; undefined = the upstream alone judges tokens. */
+  readonly jwt?: {
+    readonly jwksUrl: string;
+    readonly issuer: string;
+    readonly audience: string;
+    readonly algorithms: readonly string[];
+    readonly clockToleranceSeconds: number;
+  };
   readonly shutdownGraceMs: number;
   readonly headersTimeoutMs: number;
   readonly redisUrl?: string;
@@ -255,6 +336,8 @@ export interface AppConfig {
     /** In-flight calls allowed, and the connection pool's size. */
     readonly maxConcurrency: number;
     readonly sessionToken: { readonly value: string } | { readonly file: string };
+    /** What becomes of the `token` field of a 2xx answer. */
+    readonly responseToken: 'strip' | 'relay';
   };
 }
 
@@ -319,6 +402,49 @@ function tracesUrl(env: EnvironmentVariables): string | undefined {
   return base === undefined ? undefined : `${base.replace(/\/+$/, '')}/v1/traces`;
 }
 
+function trustProxyOf(value: string | undefined): AppConfig['trustProxy'] {
+  if (value === undefined) return false;
+  return /^[0-9]+$/.test(value) ? Number(value) : value.split(',').map((entry) => entry.trim());
+}
+
+function trustProxyProblems({ TRUST_PROXY: value }: EnvironmentVariables): string[] {
+  const trusted = trustProxyOf(value);
+  if (trusted === false) return [];
+  if (!Array.isArray(trusted)) {
+    return trusted >= 1 && trusted <= 99 ? [] : ['TRUST_PROXY hops must be between 1 and 99'];
+  }
+  const invalid = trusted.filter((entry) => {
+    const [address, bits, extra] = entry.split('/');
+    const version = isIP(address);
+    const max = version === 4 ? 32 : 128;
+    return (
+      version === 0 ||
+      extra !== undefined ||
+      (bits !== undefined && !(/^[0-9]{1,3}$/.test(bits) && Number(bits) <= max))
+    );
+  });
+  return invalid.length === 0
+    ? []
+    : [`TRUST_PROXY has entries that are not an address or a CIDR: ${invalid.join(', ')}`];
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+function jwtProblems(env: EnvironmentVariables): string[] {
+  const set = [env.AUTH_JWKS_URL, env.AUTH_ISSUER, env.AUTH_AUDIENCE].filter(
+    (v) => v !== undefined,
+  );
+  if (set.length === 0) return [];
+  if (set.length < 3) {
+    return ['set all three of AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE, or none of them'];
+  }
+  const url = URL.parse(env.AUTH_JWKS_URL as string);
+  // Keys fetched over plain http could be swapped on the way: anyone could then sign tokens.
+  return url === null || url.protocol === 'https:' || LOOPBACK_HOSTS.has(url.hostname)
+    ? []
+    : ['AUTH_JWKS_URL must be an https:// URL (http:// only on the loopback interface)'];
+}
+
 /**
  * Validates the environment and builds the typed configuration.
  * Messages name the variable, never its value: the token must not reach a terminal or a log.
@@ -340,6 +466,14 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
   if (env.IDEMPOTENCY_MAX_RECORD_BYTES > env.IDEMPOTENCY_MAX_BYTES) {
     problems.push('IDEMPOTENCY_MAX_RECORD_BYTES must not exceed IDEMPOTENCY_MAX_BYTES');
   }
+  problems.push(...trustProxyProblems(env), ...jwtProblems(env));
+  if (
+    env.MANAGEMENT_PORT !== undefined &&
+    env.MANAGEMENT_PORT !== 0 &&
+    env.MANAGEMENT_PORT === env.PORT
+  ) {
+    problems.push('MANAGEMENT_PORT must differ from PORT');
+  }
   if (problems.length > 0) throw new ConfigValidationError(problems);
 
   return {
@@ -351,6 +485,23 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
     corsOrigins: env.CORS_ORIGINS.split(',').filter((origin) => origin !== ''),
     publicBaseUrl: env.PUBLIC_BASE_URL.replace(/\/+$/, ''),
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
+    trustProxy: trustProxyOf(env.TRUST_PROXY),
+    managementPort: env.MANAGEMENT_PORT,
+    perAddress: {
+      requestsPerMinute: env.RATE_LIMIT_PER_ADDRESS_PER_MINUTE,
+      authFailuresPerMinute: env.AUTH_FAILURES_PER_MINUTE,
+      maxInFlight: env.MAX_IN_FLIGHT_PER_ADDRESS,
+    },
+    jwt:
+      env.AUTH_JWKS_URL === undefined
+        ? undefined
+        : {
+            jwksUrl: env.AUTH_JWKS_URL,
+            issuer: env.AUTH_ISSUER as string,
+            audience: env.AUTH_AUDIENCE as string,
+            algorithms: env.AUTH_ALGORITHMS.split(','),
+            clockToleranceSeconds: env.AUTH_CLOCK_TOLERANCE_S,
+          },
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS,
     redisUrl: env.REDIS_URL,
@@ -389,6 +540,7 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
         env.UPSTREAM_SESSION_TOKEN_FILE !== undefined
           ? { file: env.UPSTREAM_SESSION_TOKEN_FILE }
           : { value: env.UPSTREAM_SESSION_TOKEN as string },
+      responseToken: env.UPSTREAM_RESPONSE_TOKEN,
     },
   };
 }

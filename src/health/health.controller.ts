@@ -1,8 +1,8 @@
 import { Controller, Get, Inject, Res, ServiceUnavailableException } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
-import { SkipThrottle } from '@nestjs/throttler';
 import type { FastifyReply } from 'fastify';
+import { JwtVerifier } from '../protection/jwt-verifier';
 import { SessionTokenService } from '../upstream/session-token.service';
 import { UpstreamBreaker } from '../upstream/upstream-breaker';
 import { ShutdownState } from './shutdown-state';
@@ -13,7 +13,6 @@ import { ConfigService } from '@nestjs/config';
 import { APP_CONFIG, AppConfigShape } from '../config/app.config';
 
 @ApiExcludeController()
-@SkipThrottle()
 @Controller('health')
 export class HealthController {
   private readonly requireDurable: boolean;
@@ -26,6 +25,7 @@ export class HealthController {
     private readonly shutdown: ShutdownState,
     @InjectRedis() private readonly redis: Redis | null,
     private readonly durability: RedisDurability,
+    private readonly verifier: JwtVerifier,
     @Inject(ConfigService) config: ConfigService<AppConfigShape, true>,
   ) {
     this.requireDurable = config.getOrThrow(APP_CONFIG, { infer: true }).idempotency.requireDurable;
@@ -62,12 +62,21 @@ export class HealthController {
               : circuit.up({ state: 'closed' });
           },
           ...(this.redis ? [() => this.redisCheck(this.redis as Redis)] : []),
+          ...(this.verifier.enabled ? [() => this.jwksCheck()] : []),
         ]),
       );
     } catch (error) {
       if (!(error instanceof ServiceUnavailableException)) throw error;
       await reply.status(503).send(error.getResponse());
     }
+  }
+
+  /** Down while callers' tokens cannot be verified (the route answers 503 meanwhile). */
+  private async jwksCheck() {
+    const check = this.indicator.check('jwks');
+    return (await this.verifier.keysAvailable())
+      ? check.up()
+      : check.down({ message: 'the JWKS cannot be fetched' });
   }
 
   /**

@@ -44,7 +44,19 @@ export class MetricsService {
 
   private readonly rateLimited = new Counter({
     name: 'rate_limit_rejections_total',
-    help: 'Requests rejected with 429 by the rate limiter.',
+    help: 'Requests rejected with 429 by the rate limiter (per caller or per address).',
+    registers: [this.registry],
+  });
+  private readonly authFailures = new Counter({
+    name: 'auth_failures_total',
+    help: 'Credentials rejected, by the BFF itself (source="bff") or by the upstream with 401/403.',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+  private readonly callerRejections = new Counter({
+    name: 'caller_rejections_total',
+    help: 'Requests rejected with 429 before the upstream: too many failed authentications, or calls in flight.',
+    labelNames: ['reason'] as const,
     registers: [this.registry],
   });
 
@@ -134,6 +146,14 @@ export class MetricsService {
 
   countIdempotencyEviction(): void {
     this.storeEvictions.inc();
+  }
+
+  countAuthFailure(source: 'bff' | 'upstream'): void {
+    this.authFailures.inc({ source });
+  }
+
+  countCallerRejection(reason: 'auth_failures' | 'in_flight'): void {
+    this.callerRejections.inc({ reason });
   }
 
   setTokenExpiry(unixSeconds: number | undefined): void {

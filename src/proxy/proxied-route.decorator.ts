@@ -9,7 +9,7 @@ import {
   UseInterceptors,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse } from '@nestjs/swagger';
-import { BearerAuthGuard } from '../common/bearer-auth.guard';
+import { CallerGuard } from '../protection/caller.guard';
 import { Idempotent } from './idempotency.interceptor';
 import { ApiProblemResponse } from '../swagger/api-problem-response.decorator';
 import type { FieldErrorDto } from '../swagger/problem.dto';
@@ -41,13 +41,21 @@ const SHARED_PROBLEMS = [
     status: 401,
     kind: 'unauthorized',
     description:
-      'No `Authorization: Bearer <token>` header, or not of that form. Nothing is sent upstream.',
+      'No `Authorization: Bearer <token>` header, or not of that form; or, with JWT verification on ' +
+      '(`AUTH_JWKS_URL`, `AUTH_ISSUER`, `AUTH_AUDIENCE`), a token that fails it: bad signature, another ' +
+      'issuer or audience, expired or not yet valid, a disallowed algorithm, an unknown key. Nothing is ' +
+      'sent upstream, and a rejected credential counts against the address (see 429).',
     detail: 'An Authorization header with a Bearer token is required.',
     headers: {
       ...ANSWER_HEADERS,
       'WWW-Authenticate': {
-        description: '`Bearer`, with `error="invalid_request"` when the header is malformed.',
-        schema: { type: 'string', enum: ['Bearer', 'Bearer error="invalid_request"'] },
+        description:
+          '`Bearer` without a header, `Bearer error="invalid_request"` for a malformed one, ' +
+          '`Bearer error="invalid_token"` for a token that fails verification.',
+        schema: {
+          type: 'string',
+          enum: ['Bearer', 'Bearer error="invalid_request"', 'Bearer error="invalid_token"'],
+        },
       },
     },
   }),
@@ -93,7 +101,12 @@ const SHARED_PROBLEMS = [
     status: 429,
     kind: 'too-many-requests',
     description:
-      'More than `RATE_LIMIT_PER_MINUTE` requests from this caller (by bearer token, else address) in a minute.',
+      'Over a budget; nothing is sent upstream. Per minute: more than `RATE_LIMIT_PER_MINUTE` requests from ' +
+      'this caller (the verified subject with JWT verification on, else the bearer token however it is ' +
+      'spelled), more than `RATE_LIMIT_PER_ADDRESS_PER_MINUTE` from this client address whatever the token, ' +
+      'or more than `AUTH_FAILURES_PER_MINUTE` rejected credentials from this address (malformed or invalid ' +
+      'tokens, and 401/403 answers of the upstream): then every request from it until the window ends. Or more ' +
+      'than `MAX_IN_FLIGHT_PER_ADDRESS` upstream calls from this address still in flight.',
     detail: 'More than 120 requests per 60 s; retry in 42 s.',
     headers: WITH_RETRY_AFTER,
   }),
@@ -109,7 +122,8 @@ const SHARED_PROBLEMS = [
     status: 502,
     kind: 'bad-gateway',
     description:
-      'The upstream failed (5xx), could not be reached, closed the connection, or sent an invalid answer.',
+      'The upstream failed (5xx), could not be reached, closed the connection, or sent an invalid answer, ' +
+      'or an answer holding the session token (never relayed).',
     detail: 'The upstream API failed with status 500.',
     headers: ANSWER_HEADERS,
   }),
@@ -119,7 +133,8 @@ const SHARED_PROBLEMS = [
     description:
       'The upstream cannot be used now: it answered 503 (its `Retry-After` is passed on), it is failing and ' +
       'the circuit breaker is open, too many calls are in flight, the upstream session token has expired, ' +
-      'or an Idempotency-Key was sent while the shared idempotency store (Redis) is unreachable.',
+      'or an Idempotency-Key was sent while the shared idempotency store (Redis) is unreachable; or, with ' +
+      "JWT verification on, the identity provider's keys (JWKS) cannot be fetched (`auth-unavailable`).",
     detail: 'The upstream API is failing; requests are paused for a short while.',
     headers: WITH_RETRY_AFTER,
   }),
@@ -149,7 +164,7 @@ export function ProxiedRoute(options: ProxiedRouteOptions): MethodDecorator {
     // Nest's default before the relay sets the upstream's own status.
     HttpCode(success.status),
     SetMetadata(PROXIED_ROUTE, metadata),
-    UseGuards(BearerAuthGuard),
+    UseGuards(CallerGuard),
     // Outermost first: the relay gives `forward` that idempotency then wraps.
     UseInterceptors(ProxyInterceptor),
     Idempotent(),

@@ -12,30 +12,35 @@ export const RETRY_AFTER_HEADER: HeadersObject = {
 };
 
 const RATE_LIMITED =
-  'Sent on every answer once the rate limiter has run, when it is on (`RATE_LIMIT_PER_MINUTE` > 0); ' +
-  'not on those Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON).';
+  'Sent on every answer of a proxied route once the budgets have run (each budget with a limit > 0): ' +
+  'the per-address budget from the first check on, the per-caller one once the caller is known. A 429 ' +
+  'names the one budget it exceeded (`"per-address"`, `"per-caller"` or `"auth-failures"`). Not on the ' +
+  'answers Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON).';
+
+const POLICY = '"(?:per-address|per-caller|auth-failures)";q=[0-9]{1,7};w=60';
+const LEFT = '"(?:per-address|per-caller|auth-failures)";r=[0-9]{1,7};t=[0-9]{1,2}';
 
 /**
- * draft-ietf-httpapi-ratelimit-headers in structured-field form, as RateLimitGuard writes them:
- * one per-caller policy over 60 s, its quota at most `RATE_LIMIT_PER_MINUTE`'s maximum (1000000).
+ * draft-ietf-httpapi-ratelimit-headers in structured-field form, as CallerBudgets writes them: a
+ * list of the budgets that apply, each over 60 s with a quota of at most 1000000.
  */
 export const RATE_LIMIT_HEADERS: HeadersObject = {
   'RateLimit-Policy': {
-    description: `The caller's budget: \`q\` requests per \`w\` seconds. ${RATE_LIMITED}${RELAYED}`,
+    description: `The budgets: \`q\` requests per \`w\` seconds each. ${RATE_LIMITED}${RELAYED}`,
     schema: {
       type: 'string',
-      pattern: '^"per-caller";q=[0-9]{1,7};w=60$',
-      maxLength: 27,
-      example: '"per-caller";q=120;w=60',
+      pattern: `^${POLICY}(?:, ${POLICY})?$`,
+      maxLength: 64,
+      example: '"per-address";q=600;w=60, "per-caller";q=120;w=60',
     },
   },
   RateLimit: {
-    description: `What is left of it: \`r\` requests for the next \`t\` seconds. ${RATE_LIMITED}${RELAYED}`,
+    description: `What is left of each: \`r\` requests for the next \`t\` seconds. ${RATE_LIMITED}${RELAYED}`,
     schema: {
       type: 'string',
-      pattern: '^"per-caller";r=[0-9]{1,7};t=[0-9]{1,2}$',
-      maxLength: 27,
-      example: '"per-caller";r=119;t=60',
+      pattern: `^${LEFT}(?:, ${LEFT})?$`,
+      maxLength: 64,
+      example: '"per-address";r=599;t=60, "per-caller";r=119;t=60',
     },
   },
 };

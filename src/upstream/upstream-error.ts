@@ -10,6 +10,7 @@ export type UpstreamOutcome =
   | 'refused'
   | 'reset'
   | 'invalid_response'
+  | 'session_token_echoed'
   | 'aborted'
   | 'circuit_open'
   | 'overloaded'

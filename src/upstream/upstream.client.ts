@@ -2,8 +2,10 @@ import { HttpService } from '@nestjs/axios';
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { AxiosResponse } from 'axios';
+import type { Logger } from 'pino';
 import { Agent } from 'undici';
 import { APP_CONFIG, AppConfigShape } from '../config/app.config';
+import { InjectRootLogger } from '../observability/observability.module';
 import { SessionTokenService } from './session-token.service';
 import { continueTolerantConnector, undiciAdapter } from './undici.adapter';
 import type { UpstreamCallRecord } from '../observability/access-log';
@@ -73,13 +75,38 @@ function relayedJsonType(contentType: string): string | undefined {
   return `${contentType.split(';')[0].trim().toLowerCase()}; charset=utf-8`;
 }
 
-function parsesAsJson(body: string, objectOnly: boolean): boolean {
+const NOT_JSON = Symbol('not JSON');
+
+function parseJson(body: string): unknown {
   try {
-    const value: unknown = JSON.parse(body);
-    return !objectOnly || (typeof value === 'object' && value !== null && !Array.isArray(value));
+    return JSON.parse(body) as unknown;
   } catch {
-    return false;
+    return NOT_JSON;
   }
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+// JSON.rawJSON (Node 21+) writes a number back with the exact text it was read with: a
+// re-serialised body must not round an id beyond 2^53 or rewrite 1.10 as 1.1.
+const { rawJSON } = JSON as unknown as { rawJSON(text: string): unknown };
+const keepNumberText = (_key: string, value: unknown, context?: { source?: string }) =>
+  typeof value === 'number' ? rawJSON(context?.source ?? String(value)) : value;
+
+/** The answer with its `token` set to null (the contract allows null), everything else as sent. */
+function withoutToken(body: string, value: Record<string, unknown>): string {
+  if (value.token === undefined || value.token === null) return body;
+  return JSON.stringify({ ...(JSON.parse(body, keepNumberText) as object), token: null });
+}
+
+/** Shorter session tokens are not looked for in answers: they would match ordinary text. */
+const MIN_ECHO_LENGTH = 8;
+
+function containsAny(tokens: readonly string[], texts: readonly string[]): boolean {
+  return tokens.some(
+    (token) => token.length >= MIN_ECHO_LENGTH && texts.some((text) => text.includes(token)),
+  );
 }
 
 /**
@@ -93,6 +120,11 @@ export class UpstreamClient implements OnApplicationShutdown {
   private readonly basePath: string;
   private readonly timeoutMs: number;
   private readonly agent: Agent;
+  private readonly stripToken: boolean;
+  private readonly logger: Logger;
+  /** The session token before the last rotation: a call sent before it may be answered after. */
+  private previousToken = '';
+  private lastToken = '';
 
   constructor(
     private readonly http: HttpService,
@@ -101,8 +133,11 @@ export class UpstreamClient implements OnApplicationShutdown {
     private readonly metrics: MetricsService,
     private readonly tracing: Tracing,
     @Inject(ConfigService) config: ConfigService<AppConfigShape, true>,
+    @InjectRootLogger() rootLogger: Logger,
   ) {
+    this.logger = rootLogger.child({ context: 'UpstreamClient' });
     const upstream = config.getOrThrow(APP_CONFIG, { infer: true }).upstream;
+    this.stripToken = upstream.responseToken === 'strip';
     const url = new URL(upstream.baseUrl);
     this.server = url;
     this.basePath = url.pathname.replace(/\/+$/, '');
@@ -134,6 +169,10 @@ export class UpstreamClient implements OnApplicationShutdown {
   async request(call: UpstreamRequest, context: UpstreamCallContext): Promise<UpstreamReply> {
     const data = JSON.stringify(call.body);
     const sessionToken = this.sessionToken.current();
+    if (sessionToken !== this.lastToken) {
+      this.previousToken = this.lastToken;
+      this.lastToken = sessionToken;
+    }
     const traced = {
       method: call.method,
       server: this.server,
@@ -229,30 +268,54 @@ export class UpstreamClient implements OnApplicationShutdown {
     } finally {
       clearTimeout(deadline);
     }
-    return this.interpret(response);
+    return this.interpret(response, sessionToken, context);
   }
 
-  private interpret({ status, headers, data }: AxiosResponse<string>): UpstreamReply {
-    const contentType = relayedJsonType(String(headers['content-type'] ?? ''));
-    const isJson = contentType !== undefined;
-    if (status >= 200 && status < 300 && isJson && parsesAsJson(data, true)) {
-      return { status, contentType, body: data, headers: {} };
+  /**
+   * What the caller may be given of an answer. Never the session token, whatever the status: an
+   * upstream that echoes request headers would hand it over (a 502 instead, and an error line).
+   */
+  private interpret(
+    { status, headers, data }: AxiosResponse<string>,
+    sessionToken: string,
+    context: UpstreamCallContext,
+  ): UpstreamReply {
+    const declaredType = String(headers['content-type'] ?? '');
+    const relayed = backOffHeaders(headers);
+    const secrets = [sessionToken, this.previousToken];
+    if (containsAny(secrets, [data, declaredType, ...Object.values(relayed)])) {
+      this.logger.error(
+        { requestId: context.requestId, operation: context.operation, upstreamStatus: status },
+        'the upstream answer contained the session token: not relayed, answered 502',
+      );
+      throw new UpstreamError({
+        outcome: 'session_token_echoed',
+        reachedUpstream: true,
+        upstreamStatus: status,
+        detail: 'The upstream API sent an answer that cannot be relayed.',
+      });
     }
-    if (status >= 400 && status < 500 && isJson && parsesAsJson(data, false)) {
-      return { status, contentType, body: data, headers: backOffHeaders(headers) };
+    const contentType = relayedJsonType(declaredType);
+    const value = contentType !== undefined ? parseJson(data) : NOT_JSON;
+    if (status >= 200 && status < 300 && contentType !== undefined && isObject(value)) {
+      const body = this.stripToken ? withoutToken(data, value) : data;
+      return { status, contentType, body, headers: {} };
     }
-    throw new UpstreamError(this.failureOf(status, headers));
+    if (status >= 400 && status < 500 && contentType !== undefined && value !== NOT_JSON) {
+      return { status, contentType, body: data, headers: relayed };
+    }
+    throw new UpstreamError(this.failureOf(status, relayed));
   }
 
   /** A status or body the caller cannot be given as is; the upstream's body is never echoed. */
-  private failureOf(status: number, headers: AxiosResponse['headers']): UpstreamFailure {
+  private failureOf(status: number, relayed: Record<string, string>): UpstreamFailure {
     const base = { reachedUpstream: true, upstreamStatus: status } as const;
     if (status >= 500) {
       return {
         ...base,
         outcome: 'upstream_5xx',
         detail: `The upstream API failed with status ${status}.`,
-        headers: status === 503 ? backOffHeaders(headers) : undefined,
+        headers: status === 503 ? relayed : undefined,
       };
     }
     if (status >= 400) {
@@ -260,7 +323,7 @@ export class UpstreamClient implements OnApplicationShutdown {
         ...base,
         outcome: 'upstream_4xx',
         detail: `The upstream API rejected the request with status ${status}.`,
-        headers: backOffHeaders(headers),
+        headers: relayed,
       };
     }
     return {

@@ -1,6 +1,6 @@
 import type { Type } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { createApp } from '../../src/app.factory';
+import { createApp, listen } from '../../src/app.factory';
 import { loadAppConfig } from '../../src/config/app.config';
 import type { LogCapture } from './log-capture';
 
@@ -17,6 +17,8 @@ export const VALID_BODY = {
 export interface RunningBff {
   readonly app: NestFastifyApplication;
   readonly url: string;
+  /** Where /health/* and /metrics are, when MANAGEMENT_PORT is set. */
+  readonly managementUrl?: string;
   close(): Promise<void>;
 }
 
@@ -34,11 +36,13 @@ export async function startBff(
     ...env,
   });
   const app = await createApp(config, { logDestination: logs, modules });
+  const host = '127.0.0.1';
   // Any free port, unless the test must know it beforehand (for PUBLIC_BASE_URL).
-  await app.listen({ port: Number(env.PORT ?? 0), host: '127.0.0.1' });
+  const { managementPort } = await listen(app, { ...config, port: Number(env.PORT ?? 0), host });
   return {
     app,
     url: await app.getUrl().then((u) => u.replace('[::1]', '127.0.0.1')),
+    managementUrl: managementPort === undefined ? undefined : `http://${host}:${managementPort}`,
     close: () => app.close(),
   };
 }

@@ -123,7 +123,10 @@ export async function startPrism(): Promise<RunningPrism> {
  * The demo's path inside a test file: Prism serving the upstream contract and the BFF pointed at
  * it, started before the file's tests and stopped after them.
  */
-export function usePrismAndBff(): { readonly prism: RunningPrism; readonly bff: RunningBff } {
+export function usePrismAndBff(env: Record<string, string> = {}): {
+  readonly prism: RunningPrism;
+  readonly bff: RunningBff;
+} {
   const running = {} as { prism: RunningPrism; bff: RunningBff };
   beforeAll(async () => {
     running.prism = await startPrism();
@@ -133,6 +136,7 @@ export function usePrismAndBff(): { readonly prism: RunningPrism; readonly bff: 
       UPSTREAM_BASE_URL: running.prism.url,
       PORT: String(port),
       PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+      ...env,
     });
   });
   afterAll(async () => {

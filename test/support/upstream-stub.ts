@@ -80,6 +80,17 @@ export class UpstreamStub {
     this.handler = handler;
   }
 
+  /** Like reset, but every request waits: its entry in the list answers it 201 when called. */
+  hold(): Array<() => void> {
+    const held: Array<() => void> = [];
+    this.reset((_r, res) =>
+      held.push(() =>
+        res.writeHead(201, { 'Content-Type': 'application/json' }).end('{"data":{}}'),
+      ),
+    );
+    return held;
+  }
+
   async stop(): Promise<void> {
     for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));

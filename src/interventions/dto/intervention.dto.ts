@@ -190,7 +190,9 @@ export class InterventionResponseDto {
   readonly data!: InterventionDto;
 
   @ApiProperty({
-    description: 'Token returned by the upstream.',
+    description:
+      'Token returned by the upstream: `null` unless the BFF runs with `UPSTREAM_RESPONSE_TOKEN=relay`. ' +
+      'By default (`strip`) no upstream credential reaches the browser; the rest of the answer is unchanged.',
     type: String,
     nullable: true,
     example: 'eyJhbGciOiJIUzI1NiJ9.e30.sig',

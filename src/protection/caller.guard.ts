@@ -1,0 +1,78 @@
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { bearerToken, Caller, callerOf } from '../common/caller';
+import { ProblemException } from '../common/problem';
+import { CallerBudgets, rateLimitHeaders } from './caller-budgets';
+import { InvalidToken, JwtVerifier } from './jwt-verifier';
+
+function unauthorized(authorization: string | undefined): ProblemException {
+  return new ProblemException(
+    'unauthorized',
+    authorization === undefined
+      ? 'An Authorization header with a Bearer token is required.'
+      : 'The Authorization header must be of the form "Bearer <token>".',
+    {
+      headers: {
+        'WWW-Authenticate':
+          authorization === undefined ? 'Bearer' : 'Bearer error="invalid_request"',
+      },
+    },
+  );
+}
+
+const invalidToken = () =>
+  new ProblemException('unauthorized', 'The bearer token is not valid.', {
+    headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
+  });
+
+/**
+ * Who may spend the session token, in this order: the address's request budget (whatever
+ * credential is claimed, so rotating tokens cannot escape it); the credential, verified when
+ * JWT verification is on (the form only otherwise: the upstream judges the token); the budget of
+ * failed authentications, before anything reaches the upstream; then the caller's own budget.
+ */
+@Injectable()
+export class CallerGuard implements CanActivate {
+  constructor(
+    private readonly budgets: CallerBudgets,
+    private readonly verifier: JwtVerifier,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const http = context.switchToHttp();
+    const request = http.getRequest<FastifyRequest>();
+    const reply = http.getResponse<FastifyReply>();
+    const claimed = callerOf(request);
+    // Every answer past a budget says where the client stands, a 401 included.
+    const address = await this.budgets.spendAddressRequest(claimed);
+    void reply.headers(rateLimitHeaders([address]));
+    const caller = await this.authenticate(request, claimed);
+    const own = await this.budgets.spendCallerRequest(caller);
+    void reply.headers(rateLimitHeaders([address, own]));
+    request.caller = caller;
+    return true;
+  }
+
+  private async authenticate(request: FastifyRequest, claimed: Caller): Promise<Caller> {
+    const { authorization } = request.headers;
+    const token = bearerToken(authorization);
+    let caller: Caller | undefined;
+    let rejection: ProblemException | undefined;
+    if (token === undefined) rejection = unauthorized(authorization);
+    else if (!this.verifier.enabled) caller = claimed;
+    else {
+      try {
+        caller = { ...claimed, key: await this.verifier.subjectKeyOf(token), verified: true };
+      } catch (error) {
+        if (!(error instanceof InvalidToken)) throw error;
+        rejection = invalidToken();
+      }
+    }
+    // Past the budget, the address learns nothing more about credentials until its window ends.
+    await this.budgets.checkAuthFailures(caller ?? claimed);
+    if (rejection === undefined) return caller as Caller;
+    // No header at all is no attempt at a credential.
+    if (authorization !== undefined) await this.budgets.countAuthFailure(claimed, 'bff');
+    throw rejection;
+  }
+}

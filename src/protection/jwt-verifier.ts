@@ -1,0 +1,90 @@
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import {
+  createRemoteJWKSet,
+  errors,
+  jwtVerify,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions,
+  type RemoteJWKSet,
+} from 'jose';
+import { subjectKey } from '../common/caller';
+import { ProblemException } from '../common/problem';
+import { APP_CONFIG, AppConfigShape } from '../config/app.config';
+
+/** The token is not one this BFF accepts: a 401, and nothing sent upstream. */
+export class InvalidToken extends Error {}
+
+/** The key set cannot be fetched: nobody's token can be judged, so a 503, not a 401. */
+class KeySetUnavailable extends Error {}
+
+// What the key set's own fetch throws: a timeout, a non-200 or unparsable answer (the base
+// JOSEError), an answer that is no JWKS, or a network error (not a JOSEError at all).
+const FETCH_FAILURES = new Set(['ERR_JOSE_GENERIC', 'ERR_JWKS_TIMEOUT', 'ERR_JWKS_INVALID']);
+
+/**
+ * Verifies the callers' JWTs locally against the identity provider's JWKS (jose), so a forged,
+ * expired or foreign token costs the upstream nothing. A token with an unknown `kid` makes jose
+ * fetch the key set again, at most once per cooldown (30 s), so a key added after start is used.
+ */
+@Injectable()
+export class JwtVerifier implements OnModuleInit {
+  private readonly keySet?: RemoteJWKSet;
+  private readonly options?: JWTVerifyOptions;
+  private readonly getKey: JWTVerifyGetKey = async (header, token) => {
+    try {
+      return await (this.keySet as RemoteJWKSet)(header, token);
+    } catch (error) {
+      const failedFetch = !(error instanceof errors.JOSEError) || FETCH_FAILURES.has(error.code);
+      throw failedFetch ? new KeySetUnavailable() : error;
+    }
+  };
+
+  constructor(@Inject(ConfigService) config: ConfigService<AppConfigShape, true>) {
+    const jwt = config.getOrThrow(APP_CONFIG, { infer: true }).jwt;
+    if (jwt === undefined) return;
+    // Within the readiness probe's 3 s, which may wait for a fetch.
+    this.keySet = createRemoteJWKSet(new URL(jwt.jwksUrl), { timeoutDuration: 2_000 });
+    this.options = {
+      issuer: jwt.issuer,
+      audience: jwt.audience,
+      algorithms: [...jwt.algorithms],
+      clockTolerance: jwt.clockToleranceSeconds,
+      // A token without an expiry would be valid forever; one without a subject names nobody.
+      requiredClaims: ['exp', 'sub'],
+    };
+  }
+
+  get enabled(): boolean {
+    return this.keySet !== undefined;
+  }
+
+  /** Fetched at start, so the first caller does not wait for it (a failure is retried later). */
+  onModuleInit(): void {
+    this.keySet?.reload().catch(() => undefined);
+  }
+
+  /** The caller key of a valid token: its issuer and subject. */
+  async subjectKeyOf(token: string): Promise<string> {
+    try {
+      const { payload } = await jwtVerify(token, this.getKey, this.options);
+      return subjectKey(payload.iss as string, payload.sub as string);
+    } catch (error) {
+      if (!(error instanceof KeySetUnavailable)) throw new InvalidToken();
+      throw new ProblemException(
+        'auth-unavailable',
+        "The identity provider's keys cannot be fetched; retry later.",
+        { headers: { 'Retry-After': '5' } },
+      );
+    }
+  }
+
+  /** For readiness: whether tokens can be verified now (fetching the key set if it is stale). */
+  async keysAvailable(): Promise<boolean> {
+    if (this.keySet === undefined || this.keySet.fresh) return true;
+    return this.keySet.reload().then(
+      () => true,
+      () => false,
+    );
+  }
+}
