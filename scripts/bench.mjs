@@ -153,6 +153,14 @@ function startBff(upstreamUrl, cpu, node) {
       RATE_LIMIT_PER_MINUTE: '1000000',
       RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '1000000',
       MAX_IN_FLIGHT_PER_ADDRESS: '10000',
+      // BENCH_BFF_ENV, e.g. "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318", to measure a feature
+      // that is off by default (span export, JWT verification).
+      ...Object.fromEntries(
+        (process.env.BENCH_BFF_ENV ?? '')
+          .split(' ')
+          .filter(Boolean)
+          .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+      ),
     },
   });
 }
