@@ -92,6 +92,7 @@ describe('the in-process store under a flood from another address', () => {
       bff = await startBuiltBff({
         UPSTREAM_BASE_URL: upstream.url,
         IDEMPOTENCY_MAX_RECORD_BYTES: String(1024 * 1024),
+        UPSTREAM_RESPONSE_TOKEN: 'relay',
         // A heap a 256 Mi pod can afford. With IDEMPOTENCY_MAX_BYTES=16 GiB instead, the flood
         // below kills the process (heap out of memory): measured when this test was written.
         NODE_OPTIONS: '--max-old-space-size=128',

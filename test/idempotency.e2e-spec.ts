@@ -200,6 +200,8 @@ describe('Idempotency-Key with the in-process store (one replica)', () => {
       UPSTREAM_BASE_URL: ctx.upstream.url,
       IDEMPOTENCY_TTL_S: String(TTL_S),
       UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS),
+      // Replays are compared byte for byte with what the upstream sent, token included.
+      UPSTREAM_RESPONSE_TOKEN: 'relay',
     });
     ctx.b = ctx.a;
   });
@@ -236,6 +238,8 @@ describe('Idempotency-Key across two replicas sharing one Redis', () => {
       REDIS_URL: redis.url,
       IDEMPOTENCY_TTL_S: String(TTL_S),
       UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS),
+      // Replays are compared byte for byte with what the upstream sent, token included.
+      UPSTREAM_RESPONSE_TOKEN: 'relay',
     };
     ctx.a = await startBff(env);
     ctx.b = await startBff(env);

@@ -95,7 +95,8 @@ describe('an upstream answer carrying the session token', () => {
   it.each<[string, StubHandler]>([
     ['a 4xx body echoing the request headers', echoHeaders],
     ['a 2xx body', answerJson(201, JSON.stringify({ data: {}, token: SESSION_TOKEN }))],
-    ['a relayed back-off header', answerJson(429, '{}', { 'RateLimit-Policy': SESSION_TOKEN })],
+    // A 400, not a 429: the upstream processed it, so the key keeps the answer (a 429 frees it).
+    ['a relayed back-off header', answerJson(400, '{}', { 'RateLimit-Policy': SESSION_TOKEN })],
     ['a 5xx body', answerJson(500, JSON.stringify({ debug: SESSION_TOKEN }))],
   ])(
     '%s: 502, no value relayed, an error line without it, and a keyed retry is not a second call',
