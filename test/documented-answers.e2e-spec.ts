@@ -93,7 +93,9 @@ it('201: the relayed success carries the documented rate-limit and CORS headers'
   const res = await post();
   expect(res.status).toBe(201);
   expectSharedHeaders(res, '201');
-  expect(res.headers['ratelimit-policy']).toBe('"per-address";q=600;w=60, "per-caller";q=1000;w=60');
+  expect(res.headers['ratelimit-policy']).toBe(
+    '"per-address";q=600;w=60, "per-caller";q=1000;w=60',
+  );
   expect(res.headers.ratelimit).toMatch(/^"per-address";r=\d+;t=\d+, "per-caller";r=\d+;t=\d+$/);
 });
 
