@@ -211,9 +211,44 @@ function quantile(sorted, q) {
 }
 
 /**
+ * @typedef {object} Sample what the BFF used in one 10 s slice of a memory run (only `seconds` and
+ *   the memory figures in the first, taken after the warm-up)
+ * @property {number} seconds since the start of the run
+ * @property {number} rss VmRSS, bytes
+ * @property {number} hwm VmHWM (peak RSS), bytes
+ * @property {number} [perSecond] answers per second in the slice
+ * @property {number} [cpuPerRequest] the BFF's CPU per answer in the slice, µs
+ */
+
+/**
+ * @typedef {object} RunResult one autocannon run; the CPU and memory figures only with a `pid`
+ * @property {number} connections
+ * @property {number} seconds
+ * @property {number} requests answers received
+ * @property {number} perSecond
+ * @property {number} p50 ms
+ * @property {number} p99 ms
+ * @property {number} errors
+ * @property {number} timeouts
+ * @property {number} non2xx
+ * @property {number} othersCpu CPUs the rest of the machine used meanwhile
+ * @property {number} [cpuPerRequest] µs
+ * @property {number} [rss] bytes
+ * @property {number} [hwm] bytes
+ */
+
+/** @typedef {RunResult & { target: string, round: number, warmup?: boolean }} TargetRun */
+
+/**
  * autocannon against `url` for `seconds`; latencies are autocannon's per-response times (ms,
  * sub-millisecond). With `pid`, that process's CPU and memory are read around the run and, with
  * `onSample`, every 10 s during it.
+ *
+ * @param {string} url
+ * @param {number} connections
+ * @param {number} seconds
+ * @param {{ pid?: number, onSample?: (sample: Sample) => void, callers?: number }} [options]
+ * @returns {Promise<RunResult>}
  */
 async function run(url, connections, seconds, { pid, onSample, callers = DEFAULT_CALLERS } = {}) {
   const latencies = [];
@@ -413,6 +448,7 @@ async function compare(options, pins) {
   const reference = await startReference(pins?.bff);
   const url = (target) => (target === 'direct' ? stub.url : servers[target].url) + ROUTE;
   const targets = ['direct', ...PROXIES];
+  /** @type {TargetRun[]} */
   const runs = [];
   let peak, logLines, ended, referenceRun;
   try {
@@ -566,6 +602,7 @@ async function compare(options, pins) {
 async function memoryRun(options, pins) {
   const stub = await startBenchStub(options);
   const bff = await startBff(stub.url, pins?.bff);
+  /** @type {Sample[]} */
   const samples = [];
   let result, ended;
   try {

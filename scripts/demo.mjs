@@ -128,6 +128,7 @@ function startPrism() {
 }
 
 function startBff() {
+  /** @type {NodeJS.ProcessEnv} */
   const env = {
     ...process.env,
     UPSTREAM_BASE_URL: `http://127.0.0.1:${prismPort}`,

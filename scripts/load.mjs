@@ -56,8 +56,11 @@ export function parseOptions(argv, defaults) {
 
 export async function freePort() {
   const server = createNetServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
+  await /** @type {Promise<void>} */ (
+    new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  );
+  // Listening on a TCP port: the address is an AddressInfo, not a pipe name.
+  const { port } = /** @type {import('node:net').AddressInfo} */ (server.address());
   await new Promise((resolve) => server.close(resolve));
   return port;
 }
@@ -90,9 +93,12 @@ export async function startStub(answer) {
   });
   server.keepAliveTimeout = 65_000;
   server.on('clientError', (_error, socket) => socket.destroy());
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await /** @type {Promise<void>} */ (
+    new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  );
+  const { port } = /** @type {import('node:net').AddressInfo} */ (server.address());
   return {
-    url: `http://127.0.0.1:${server.address().port}`,
+    url: `http://127.0.0.1:${port}`,
     stats,
     async stop() {
       server.closeAllConnections();
@@ -131,6 +137,8 @@ function watchOutput(stream, output, name) {
  * A server script as a child process, in an empty working directory so that no developer `.env`
  * changes its configuration, optionally pinned to `cpu` with taskset. Resolves once
  * GET /health/ready answers 200.
+ *
+ * @param {ServerOptions & { script: string }} options
  */
 export async function startServer({
   script,
@@ -200,8 +208,18 @@ export async function startServer({
 }
 
 /**
+ * @typedef {object} ServerOptions
+ * @property {Record<string, string>} [env] added to the child's environment
+ * @property {string[]} [nodeArgs] node options before the script
+ * @property {string} [cpu] the CPU list for taskset; unpinned without it
+ * @property {string} [node] the node binary; this one by default
+ */
+
+/**
  * The built BFF (`node dist/main.js`, or `main`) in production mode against `upstreamUrl`; `node`
  * is the node binary (this one by default).
+ *
+ * @param {ServerOptions & { upstreamUrl: string, main?: string }} options
  */
 export function startBff({ upstreamUrl, env = {}, nodeArgs = [], cpu, main = BFF_MAIN, node }) {
   if (!existsSync(main)) {
@@ -299,6 +317,10 @@ function quantile(sorted, q) {
  * Graceful end: when the window closes, each connection stops sending once its current request
  * is answered, so no request is cut off in flight (a cut-off create would reach the upstream
  * without the caller ever seeing its 201).
+ */
+/**
+ * @param {import('autocannon').Options} options
+ * @param {{ measureMs?: number, onResponse?: (statusCode: number) => void }} [window]
  */
 export function runAutocannon(options, { measureMs, onResponse } = {}) {
   const clients = [];

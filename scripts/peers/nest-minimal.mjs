@@ -50,9 +50,13 @@ Module({
   providers: [
     {
       provide: HttpService,
+      // HttpService's type asks for the callable AxiosInstance (of axios' CommonJS typings, which
+      // @nestjs/axios sees); the peer only uses axiosRef.request, which the plain Axios class has.
       useFactory: () =>
         new HttpService(
-          new Axios({ headers: {}, baseURL: upstream.origin, adapter: undiciAdapter(agent) }),
+          /** @type {ConstructorParameters<typeof HttpService>[0]} */ (
+            new Axios({ headers: {}, baseURL: upstream.origin, adapter: undiciAdapter(agent) })
+          ),
         ),
     },
   ],
@@ -60,6 +64,7 @@ Module({
 Injectable()(ProxyController);
 
 async function main() {
+  /** @type {import('@nestjs/platform-fastify').NestFastifyApplication} */
   const app = await NestFactory.create(PeerModule, new FastifyAdapter(), { logger: false });
   await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });
   process.once('SIGTERM', () => app.close().then(() => agent.close()));
