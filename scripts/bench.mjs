@@ -22,10 +22,11 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { availableParallelism, cpus } from 'node:os';
+import { cpus } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { CLK_TCK, CPUS, cpuMicros, pinning } from './measure.mjs';
 import {
   answerCreated,
   CREATED_BODY,
@@ -53,7 +54,6 @@ const REQUEST_BODY = JSON.stringify({
   routineId: 1,
 });
 const RSS_SAMPLE_MS = 10_000;
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 function parseOptions(argv) {
   const options = {
@@ -95,27 +95,7 @@ function parseOptions(argv) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// CPU pinning and /proc readings
-
-/** With 2+ CPUs and taskset: the BFF gets CPU 0, this process (autocannon + stub) CPU 1. */
-const CPUS = availableParallelism(); // before pinning this process to one
-
-function pinning() {
-  if (process.platform !== 'linux' || CPUS < 2) return undefined;
-  try {
-    execFileSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' });
-    return { bff: '0', load: '1' };
-  } catch {
-    return undefined;
-  }
-}
-
-/** utime + stime of a process, all its threads, in µs. */
-function cpuMicros(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3 (state)
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK;
-}
+// CPU pinning and /proc readings (pinning and cpuMicros: measure.mjs)
 
 /** Busy CPU time of the whole machine (all CPUs), in µs. */
 function machineBusyMicros() {

@@ -14,17 +14,15 @@
 //
 // "shipped" as a setting stands for the flags of `npm start` (package.json). Writes
 // test-artifacts/memory.json.
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { CPUS, cpuMicros, pinning, slope } from './measure.mjs';
 import { ROOT, ROUTE, VALID_BODY, answerCreated, startBff, startStub } from './load.mjs';
 
 const CALLERS = 10_000;
 const SAMPLE_MS = 10_000;
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 const DEFAULT_SETTINGS = [
   'none',
   '--max-semi-space-size=1',
@@ -62,26 +60,6 @@ function parseOptions(argv) {
   }
   options.settings = options.settings.map((s) => (s === 'shipped' ? shippedFlags() || 'none' : s));
   return options;
-}
-
-const CPUS = availableParallelism(); // before pinning this process to one
-
-/** With 2+ CPUs and taskset: the BFFs get CPU 0, this process (autocannon + stub) CPU 1. */
-function pinning() {
-  if (process.platform !== 'linux' || CPUS < 2) return undefined;
-  try {
-    execFileSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' });
-    return { bff: '0' };
-  } catch {
-    return undefined;
-  }
-}
-
-/** utime + stime of a process, all its threads, in µs. */
-function cpuMicros(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK;
 }
 
 /**
@@ -154,16 +132,6 @@ const median = (values) => {
 };
 const mb = (bytes) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 const int = (n) => Math.round(n).toLocaleString('en-US');
-
-/** Least-squares slope of y over x; undefined below 3 points. */
-function slope(points) {
-  if (points.length < 3) return undefined;
-  const n = points.length;
-  const mx = points.reduce((s, p) => s + p.x, 0) / n;
-  const my = points.reduce((s, p) => s + p.y, 0) / n;
-  const sxx = points.reduce((s, p) => s + (p.x - mx) ** 2, 0);
-  return points.reduce((s, p) => s + (p.x - mx) * (p.y - my), 0) / sxx;
-}
 
 function table(header, rows) {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));

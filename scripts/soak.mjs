@@ -17,6 +17,7 @@
 //   node scripts/soak.mjs [--requests 100000] [--connections 100] [--seed 1]
 import { readFileSync } from 'node:fs';
 import { WebSocket } from 'undici';
+import { slope } from './measure.mjs';
 import {
   answerCreated,
   answeredByStatus,
@@ -167,17 +168,6 @@ function vmRssBytes(pid) {
   } catch {
     return undefined; // not Linux, or the process is gone
   }
-}
-
-/** Least-squares slope of y over x, with the points' count; undefined below 3 points. */
-function slope(points) {
-  if (points.length < 3) return undefined;
-  const n = points.length;
-  const mx = points.reduce((s, p) => s + p.x, 0) / n;
-  const my = points.reduce((s, p) => s + p.y, 0) / n;
-  const sxx = points.reduce((s, p) => s + (p.x - mx) ** 2, 0);
-  if (sxx === 0) return undefined;
-  return points.reduce((s, p) => s + (p.x - mx) * (p.y - my), 0) / sxx;
 }
 
 async function main() {
