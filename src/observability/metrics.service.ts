@@ -30,53 +30,45 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-  readonly upstreamInFlight = new Gauge({
-    name: 'upstream_requests_in_flight',
-    help: 'Upstream calls in flight.',
-    registers: [this.registry],
-  });
+  readonly upstreamInFlight = this.gauge(
+    'upstream_requests_in_flight',
+    'Upstream calls in flight.',
+  );
 
-  private readonly breakerState = new Gauge({
-    name: 'upstream_circuit_breaker_state',
-    help: 'Upstream circuit breaker state: 0 closed, 1 half-open, 2 open.',
-    registers: [this.registry],
-  });
+  private readonly breakerState = this.gauge(
+    'upstream_circuit_breaker_state',
+    'Upstream circuit breaker state: 0 closed, 1 half-open, 2 open.',
+  );
 
-  private readonly rateLimited = new Counter({
-    name: 'rate_limit_rejections_total',
-    help: 'Requests rejected with 429 by the rate limiter (per caller or per address).',
-    registers: [this.registry],
-  });
-  private readonly authFailures = new Counter({
-    name: 'auth_failures_total',
-    help: 'Credentials rejected, by the BFF itself (source="bff") or by the upstream with 401/403.',
-    labelNames: ['source'] as const,
-    registers: [this.registry],
-  });
-  private readonly callerRejections = new Counter({
-    name: 'caller_rejections_total',
-    help: 'Requests rejected with 429 before the upstream: too many failed authentications, or calls in flight.',
-    labelNames: ['reason'] as const,
-    registers: [this.registry],
-  });
+  private readonly rateLimited = this.counter(
+    'rate_limit_rejections_total',
+    'Requests rejected with 429 by the rate limiter (per caller or per address).',
+  );
+  private readonly authFailures = this.counter(
+    'auth_failures_total',
+    'Credentials rejected, by the BFF itself (source="bff") or by the upstream with 401/403.',
+    ['source'],
+  );
+  private readonly callerRejections = this.counter(
+    'caller_rejections_total',
+    'Requests rejected with 429 before the upstream: too many failed authentications, or calls in flight.',
+    ['reason'],
+  );
 
-  private readonly tokenExpiry = new Gauge({
-    name: 'upstream_session_token_expiry_timestamp_seconds',
-    help: 'Expiry (Unix time) of the upstream session token, when it is a JWT with exp.',
-    registers: [this.registry],
-  });
+  private readonly tokenExpiry = this.gauge(
+    'upstream_session_token_expiry_timestamp_seconds',
+    'Expiry (Unix time) of the upstream session token, when it is a JWT with exp.',
+  );
 
-  private readonly tokenReloadFailures = new Counter({
-    name: 'upstream_session_token_reload_failures_total',
-    help: 'Session token file reloads refused (unreadable, empty, not a header value, too long); the previous token stays in use.',
-    registers: [this.registry],
-  });
+  private readonly tokenReloadFailures = this.counter(
+    'upstream_session_token_reload_failures_total',
+    'Session token file reloads refused (unreadable, empty, not a header value, too long); the previous token stays in use.',
+  );
 
-  private readonly storeDurable = new Gauge({
-    name: 'idempotency_store_durable',
-    help: 'Whether idempotency keys survive a restart of their store: 1 with Redis AOF or RDB snapshots, 0 otherwise (in-process store included).',
-    registers: [this.registry],
-  });
+  private readonly storeDurable = this.gauge(
+    'idempotency_store_durable',
+    'Whether idempotency keys survive a restart of their store: 1 with Redis AOF or RDB snapshots, 0 otherwise (in-process store included).',
+  );
 
   private storeBytesOf?: () => number;
 
@@ -89,16 +81,27 @@ export class MetricsService {
     },
   });
 
-  private readonly storeEvictions = new Counter({
-    name: 'idempotency_store_evictions_total',
-    help: 'Records the in-process idempotency store dropped before their TTL to stay within its bounds.',
-    registers: [this.registry],
-  });
+  private readonly storeEvictions = this.counter(
+    'idempotency_store_evictions_total',
+    'Records the in-process idempotency store dropped before their TTL to stay within its bounds.',
+  );
 
   private readonly children = new Map<string, { observe(seconds: number): void }>();
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  private gauge(name: string, help: string): Gauge {
+    return new Gauge({ name, help, registers: [this.registry] });
+  }
+
+  private counter<L extends string = never>(
+    name: string,
+    help: string,
+    labelNames: readonly L[] = [],
+  ): Counter<L> {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
   }
 
   observeRequest(method: string, route: string, status: number, seconds: number): void {
