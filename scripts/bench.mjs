@@ -20,13 +20,12 @@
 // `process.cpuUsage()` reports), read from /proc/<pid>/stat around each run, divided by the
 // answers received in that run. Peak RSS is VmHWM from /proc/<pid>/status.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
-import { CLK_TCK, CPUS, cpuMicros, pinning } from './measure.mjs';
+import { CLK_TCK, CPUS, DEFAULT_CALLERS, median, memory, pinning, run } from './measure.mjs';
 import {
   answerCreated,
   CREATED_BODY,
@@ -41,19 +40,6 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BFF_MAIN = process.env.BENCH_BFF_MAIN ?? join(ROOT, 'dist', 'main.js');
 const ARTIFACTS = join(ROOT, 'test-artifacts');
 const ROUTE = '/interventions/v2/rs/preventive/routine';
-/**
- * Callers, each its own bearer token, taken in turn; all from one address, so the per-address
- * budget's key is as busy as a NAT's. `--callers 1` is the one-hot caller: every budget is a
- * fixed-window counter, O(1) per request however busy its key.
- */
-const DEFAULT_CALLERS = 10_000;
-const REQUEST_BODY = JSON.stringify({
-  scheduledStart: '2024-12-01T12:34:56.000Z',
-  scheduledEnd: '2024-12-05T14:56:23.000Z',
-  creationStatus: 1,
-  routineId: 1,
-});
-const RSS_SAMPLE_MS = 10_000;
 
 function parseOptions(argv) {
   const options = {
@@ -96,20 +82,6 @@ function parseOptions(argv) {
 
 // ---------------------------------------------------------------------------------------------
 // CPU pinning and /proc readings (pinning and cpuMicros: measure.mjs)
-
-/** Busy CPU time of the whole machine (all CPUs), in µs. */
-function machineBusyMicros() {
-  const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
-  const [user, nice, system, , , irq, softirq, steal] = ticks.map(Number);
-  return ((user + nice + system + irq + softirq + steal) * 1e6) / CLK_TCK;
-}
-
-/** VmRSS and VmHWM (peak) of a process, in bytes. */
-function memory(pid) {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]) * 1024;
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
-}
 
 // ---------------------------------------------------------------------------------------------
 // The upstream stub and the BFF
@@ -184,137 +156,13 @@ require('node:http').createServer((req, res) => { req.resume(); req.on('end', ()
 }
 
 // ---------------------------------------------------------------------------------------------
-// One measured run
+// One measured run: run() in measure.mjs
 
-function quantile(sorted, q) {
-  return sorted.length === 0 ? NaN : sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)];
-}
-
-/**
- * @typedef {object} Sample what the BFF used in one 10 s slice of a memory run (only `seconds` and
- *   the memory figures in the first, taken after the warm-up)
- * @property {number} seconds since the start of the run
- * @property {number} rss VmRSS, bytes
- * @property {number} hwm VmHWM (peak RSS), bytes
- * @property {number} [perSecond] answers per second in the slice
- * @property {number} [cpuPerRequest] the BFF's CPU per answer in the slice, µs
- */
-
-/**
- * @typedef {object} RunResult one autocannon run; the CPU and memory figures only with a `pid`
- * @property {number} connections
- * @property {number} seconds
- * @property {number} requests answers received
- * @property {number} perSecond
- * @property {number} p50 ms
- * @property {number} p99 ms
- * @property {number} errors
- * @property {number} timeouts
- * @property {number} non2xx
- * @property {number} othersCpu CPUs the rest of the machine used meanwhile
- * @property {number} [cpuPerRequest] µs
- * @property {number} [rss] bytes
- * @property {number} [hwm] bytes
- */
-
-/** @typedef {RunResult & { target: string, round: number, warmup?: boolean }} TargetRun */
-
-/**
- * autocannon against `url` for `seconds`; latencies are autocannon's per-response times (ms,
- * sub-millisecond). With `pid`, that process's CPU and memory are read around the run and, with
- * `onSample`, every 10 s during it.
- *
- * @param {string} url
- * @param {number} connections
- * @param {number} seconds
- * @param {{ pid?: number, onSample?: (sample: Sample) => void, callers?: number }} [options]
- * @returns {Promise<RunResult>}
- */
-async function run(url, connections, seconds, { pid, onSample, callers = DEFAULT_CALLERS } = {}) {
-  const latencies = [];
-  let answers = 0;
-  let sent = 0;
-  const cpuBefore = pid && cpuMicros(pid);
-  const ownBefore = process.cpuUsage();
-  const machineBefore = machineBusyMicros();
-  const started = performance.now();
-  let sampler;
-  if (pid && onSample) {
-    let last = { at: started, cpu: cpuBefore, answers: 0 };
-    sampler = setInterval(() => {
-      const now = { at: performance.now(), cpu: cpuMicros(pid), answers };
-      onSample({
-        seconds: (now.at - started) / 1000,
-        ...memory(pid),
-        perSecond: ((now.answers - last.answers) * 1000) / (now.at - last.at),
-        cpuPerRequest: (now.cpu - last.cpu) / Math.max(1, now.answers - last.answers),
-      });
-      last = now;
-    }, RSS_SAMPLE_MS);
-  }
-  const result = await new Promise((resolve, reject) => {
-    const instance = autocannon(
-      {
-        url,
-        connections,
-        requests: [
-          {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: REQUEST_BODY,
-            setupRequest: (request) => ({
-              ...request,
-              headers: {
-                ...request.headers,
-                authorization: `Bearer bench-caller-${(sent++ % callers).toString(36)}`,
-              },
-            }),
-          },
-        ],
-        duration: seconds,
-      },
-      (error, output) => (error ? reject(error) : resolve(output)),
-    );
-    instance.on('response', (_client, _status, _bytes, responseTime) => {
-      answers += 1;
-      latencies.push(responseTime);
-    });
-  });
-  clearInterval(sampler);
-  const elapsed = (performance.now() - started) / 1000;
-  const bffCpu = pid ? cpuMicros(pid) - cpuBefore : 0;
-  const own = process.cpuUsage(ownBefore);
-  // What the rest of the machine (other processes) used meanwhile, in CPUs: noise in the figures.
-  const othersCpu =
-    (machineBusyMicros() - machineBefore - bffCpu - own.user - own.system) / (elapsed * 1e6);
-  const sorted = latencies.sort((a, b) => a - b);
-  return {
-    connections,
-    seconds: elapsed,
-    requests: answers,
-    perSecond: answers / elapsed,
-    p50: quantile(sorted, 0.5),
-    p99: quantile(sorted, 0.99),
-    errors: result.errors,
-    timeouts: result.timeouts,
-    non2xx: result.non2xx,
-    othersCpu: Math.max(0, othersCpu),
-    ...(pid && {
-      cpuPerRequest: bffCpu / Math.max(1, answers),
-      ...memory(pid),
-    }),
-  };
-}
+/** @typedef {import('./measure.mjs').RunResult & { target: string, round: number, warmup?: boolean }} TargetRun */
 
 // ---------------------------------------------------------------------------------------------
 // Reporting
 
-const median = (values) => {
-  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-  if (sorted.length === 0) return NaN;
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 const fmtInt = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
 const fmtMs = (n) => (Number.isFinite(n) ? `${n.toFixed(3)} ms` : 'n/a');
 const fmtMb = (bytes) =>
@@ -582,7 +430,7 @@ async function compare(options, pins) {
 async function memoryRun(options, pins) {
   const stub = await startBenchStub(options);
   const bff = await startBff(stub.url, pins?.bff);
-  /** @type {Sample[]} */
+  /** @type {import('./measure.mjs').Sample[]} */
   const samples = [];
   let result, ended;
   try {

@@ -17,12 +17,9 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import autocannon from 'autocannon';
-import { CPUS, cpuMicros, pinning, slope } from './measure.mjs';
-import { ROOT, ROUTE, VALID_BODY, answerCreated, startBff, startStub } from './load.mjs';
+import { CPUS, median, pinning, run, slope } from './measure.mjs';
+import { ROOT, ROUTE, answerCreated, startBff, startStub } from './load.mjs';
 
-const CALLERS = 10_000;
-const SAMPLE_MS = 10_000;
 const DEFAULT_SETTINGS = [
   'none',
   '--max-semi-space-size=1',
@@ -62,74 +59,6 @@ function parseOptions(argv) {
   return options;
 }
 
-/**
- * VmRSS, VmHWM (peak RSS) and RssAnon of a process, in bytes. RSS includes the node binary's
- * mapped pages (~55 MB here: file-backed, reclaimable); RssAnon is the process's own memory.
- */
-function memory(pid) {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]) * 1024;
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM'), anon: kb('RssAnon') };
-}
-
-/** autocannon on the BFF for `seconds`: answers, failures, CPU per request; samples RSS every 10 s. */
-async function run(url, pid, connections, seconds, onSample) {
-  let sent = 0;
-  let answers = 0;
-  const cpuBefore = cpuMicros(pid);
-  const started = performance.now();
-  let last = { at: started, cpu: cpuBefore, answers: 0 };
-  const sampler = setInterval(() => {
-    const now = { at: performance.now(), cpu: cpuMicros(pid), answers };
-    onSample?.({
-      seconds: (now.at - started) / 1000,
-      ...memory(pid),
-      perSecond: ((now.answers - last.answers) * 1000) / (now.at - last.at),
-      cpuPerRequest: (now.cpu - last.cpu) / Math.max(1, now.answers - last.answers),
-    });
-    last = now;
-  }, SAMPLE_MS);
-  const result = await new Promise((resolve, reject) => {
-    const instance = autocannon(
-      {
-        url,
-        connections,
-        duration: seconds,
-        requests: [
-          {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: VALID_BODY,
-            setupRequest: (request) => ({
-              ...request,
-              headers: {
-                ...request.headers,
-                authorization: `Bearer memory-caller-${(sent++ % CALLERS).toString(36)}`,
-              },
-            }),
-          },
-        ],
-      },
-      (error, output) => (error ? reject(error) : resolve(output)),
-    );
-    instance.on('response', () => (answers += 1));
-  });
-  clearInterval(sampler);
-  return {
-    seconds: (performance.now() - started) / 1000,
-    requests: answers,
-    perSecond: (answers * 1000) / (performance.now() - started),
-    failures: result.errors + result.timeouts + result.non2xx,
-    cpuPerRequest: (cpuMicros(pid) - cpuBefore) / Math.max(1, answers),
-    ...memory(pid),
-  };
-}
-
-const median = (values) => {
-  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 const mb = (bytes) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 const int = (n) => Math.round(n).toLocaleString('en-US');
 
@@ -171,17 +100,14 @@ async function main() {
         env: { LOG_LEVEL: 'info', RATE_LIMIT_PER_MINUTE: '1000000', ...env },
       });
       bffs.push({ setting, bff });
-      await run(bff.url + ROUTE, bff.pid, options.connections, 5); // warm-up
+      await run(bff.url + ROUTE, options.connections, 5, { pid: bff.pid }); // warm-up
     }
     for (let round = 1; round <= options.rounds; round += 1) {
       const order = round % 2 ? bffs : [...bffs].reverse();
       for (const { setting, bff } of order) {
-        const r = await run(
-          bff.url + ROUTE,
-          bff.pid,
-          options.connections,
-          options.duration,
-          (s) => {
+        const r = await run(bff.url + ROUTE, options.connections, options.duration, {
+          pid: bff.pid,
+          onSample: (s) => {
             if (!single) return;
             timeline.push(s);
             process.stdout.write(
@@ -189,7 +115,7 @@ async function main() {
                 `${int(s.perSecond)} req/s  ${int(s.cpuPerRequest)} µs/req\n`,
             );
           },
-        );
+        });
         runs.push({ setting, round, ...r });
         if (bff.exited) throw new Error(`the BFF with "${setting}" exited`);
         process.stderr.write(
@@ -264,6 +190,7 @@ async function main() {
     );
   }
   const failures = runs
+    .map((r) => ({ ...r, failures: r.errors + r.timeouts + r.non2xx }))
     .filter((r) => r.failures > 0 || r.requests === 0)
     .map((r) => `"${r.setting}" round ${r.round}: ${r.failures} failures, ${r.requests} answers`);
   lines.push(`- result: ${failures.length ? `FAIL: ${failures.join('; ')}` : 'PASS'}`, '');
