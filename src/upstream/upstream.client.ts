@@ -94,13 +94,55 @@ const { rawJSON } = JSON as unknown as { rawJSON(text: string): unknown };
 const keepNumberText = (_key: string, value: unknown, context?: { source?: string }) =>
   typeof value === 'number' ? rawJSON(context?.source ?? String(value)) : value;
 
-/** JSON strings (skipped) and numbers, in the order they appear. */
-const STRING_OR_NUMBER = /"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const MINUS = 0x2d;
+const isDigit = (code: number) => code >= 0x30 && code <= 0x39;
+/** The characters a JSON number is made of after its first: digits, `.`, `e`, `E`, `+`, `-`. */
+const inNumber = (code: number) =>
+  isDigit(code) ||
+  code === 0x2e ||
+  code === 0x65 ||
+  code === 0x45 ||
+  code === 0x2b ||
+  code === MINUS;
 
-/** Whether every number in the text is written as JSON.stringify would write it back. */
-function numbersRoundTrip(body: string): boolean {
-  for (const [text] of body.matchAll(STRING_OR_NUMBER)) {
-    if (text[0] !== '"' && String(Number(text)) !== text) return false;
+/**
+ * Whether every number in the (valid) JSON text is written as JSON.stringify would write it back.
+ * A scan by character code: a regex walk allocated a match for every string and number of the
+ * answer (~7 KB per request, measured with the sampling heap profiler).
+ */
+export function numbersRoundTrip(body: string): boolean {
+  const end = body.length;
+  let i = 0;
+  while (i < end) {
+    const code = body.charCodeAt(i);
+    if (code === QUOTE) {
+      for (i += 1; i < end && body.charCodeAt(i) !== QUOTE; i += 1) {
+        if (body.charCodeAt(i) === BACKSLASH) i += 1;
+      }
+      i += 1;
+    } else if (code === MINUS || isDigit(code)) {
+      const start = i;
+      let plain = true; // digits only, after an optional minus
+      for (i += 1; i < end && inNumber(body.charCodeAt(i)); i += 1) {
+        if (!isDigit(body.charCodeAt(i))) plain = false;
+      }
+      const first = code === MINUS ? start + 1 : start;
+      const digits = i - first;
+      // An integer of at most 15 digits without a leading zero is always written back the same.
+      if (
+        plain &&
+        digits > 0 &&
+        digits <= 15 &&
+        (body.charCodeAt(first) !== 0x30 || digits === 1)
+      ) {
+        if (code === MINUS && digits === 1 && body.charCodeAt(first) === 0x30) return false; // -0
+        continue;
+      }
+      const text = body.slice(start, i);
+      if (String(Number(text)) !== text) return false;
+    } else i += 1;
   }
   return true;
 }
