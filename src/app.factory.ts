@@ -17,6 +17,7 @@ import { AppConfig } from './config/app.config';
 import { ManagementListener } from './management-listener';
 import { AccessLog } from './observability/access-log';
 import { ProxiedRoutes } from './proxy/proxied-routes';
+import { relayUpstreamReplies } from './proxy/relay';
 import { createLogger } from './observability/logger';
 import { Tracing } from './observability/tracing';
 import { buildOpenApiDocument, setupSwagger } from './swagger/swagger';
@@ -143,6 +144,7 @@ export async function createApp(
   }
   fastify.decorateRequest('forward', null);
   fastify.decorateRequest('caller', null);
+  relayUpstreamReplies(fastify);
 
   // Without allowed origins CORS adds nothing (no Access-Control-* header is ever sent), so the
   // plugin is not mounted: it would still run a hook on every request.

@@ -6,16 +6,14 @@ import {
   SetMetadata,
   Type,
   UseGuards,
-  UseInterceptors,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse } from '@nestjs/swagger';
 import { CallerGuard } from '../protection/caller.guard';
-import { Idempotent } from './idempotency.interceptor';
+import { Idempotent } from './idempotent';
 import { ApiProblemResponse } from '../swagger/api-problem-response.decorator';
 import type { FieldErrorDto } from '../swagger/problem.dto';
 import { CORS_HEADERS, RATE_LIMIT_HEADERS, RETRY_AFTER_HEADER } from '../swagger/response-headers';
 import { PROXIED_ROUTE, ProxiedRouteMetadata } from './proxied-route.metadata';
-import { ProxyInterceptor } from './proxy.interceptor';
 
 export interface ProxiedRouteOptions extends ProxiedRouteMetadata {
   readonly summary: string;
@@ -165,8 +163,6 @@ export function ProxiedRoute(options: ProxiedRouteOptions): MethodDecorator {
     HttpCode(success.status),
     SetMetadata(PROXIED_ROUTE, metadata),
     UseGuards(CallerGuard),
-    // Outermost first: the relay gives `forward` that idempotency then wraps.
-    UseInterceptors(ProxyInterceptor),
     Idempotent(),
     ApiBearerAuth(),
     ApiOperation({ operationId, summary, description }),

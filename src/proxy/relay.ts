@@ -1,0 +1,22 @@
+import type { FastifyInstance } from 'fastify';
+import type { UpstreamReply } from '../upstream/upstream.client';
+
+const bodyOf = (answer: UpstreamReply) => answer.body;
+
+/**
+ * Relays what a proxied route's handler returns, the UpstreamReply its `forward` resolved to: its
+ * status, back-off headers, content type and body, byte for byte. A Fastify hook rather than a Nest
+ * interceptor (see Upstream); it runs only for object answers, and acts only on proxied routes.
+ */
+export function relayUpstreamReplies(fastify: FastifyInstance): void {
+  fastify.addHook('preSerialization', (request, reply, payload: unknown, done) => {
+    if (request.forward === null) return done(null, payload);
+    const answer = payload as UpstreamReply;
+    void reply
+      .status(answer.status)
+      .headers(answer.headers)
+      .type(answer.contentType)
+      .serializer(bodyOf);
+    done(null, answer);
+  });
+}
