@@ -1,34 +1,32 @@
 import { Injectable } from '@nestjs/common';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { DurationHistogram } from './duration-histogram';
 
 export type BreakerState = 'closed' | 'half_open' | 'open';
 /** Seconds, 1 ms to 10 s (the upstream deadline's default); shared so request and upstream times line up. */
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
 
-/**
- * One registry per application (tests run several in one process). Label children are cached by
- * one string key, so an observation skips prom-client's per-call label hashing and validation.
- */
+/** One registry per application (tests run several in one process). */
 @Injectable()
 export class MetricsService {
   readonly registry = new Registry();
 
-  private readonly requestDuration = new Histogram({
-    name: 'http_request_duration_seconds',
-    help: 'Duration of HTTP requests served by the BFF, by route and status.',
-    labelNames: ['method', 'route', 'status_code'] as const,
-    buckets: DURATION_BUCKETS,
-    registers: [this.registry],
-  });
+  private readonly requestDuration = new DurationHistogram(
+    'http_request_duration_seconds',
+    'Duration of HTTP requests served by the BFF, by route and status.',
+    ['method', 'route', 'status_code'],
+    DURATION_BUCKETS,
+    this.registry,
+  );
 
-  private readonly upstreamDuration = new Histogram({
-    name: 'upstream_request_duration_seconds',
-    help: 'Duration of upstream calls, by operation (the route operationId) and outcome.',
-    labelNames: ['operation', 'outcome'] as const,
-    buckets: DURATION_BUCKETS,
-    registers: [this.registry],
-  });
+  private readonly upstreamDuration = new DurationHistogram(
+    'upstream_request_duration_seconds',
+    'Duration of upstream calls, by operation (the route operationId) and outcome.',
+    ['operation', 'outcome'],
+    DURATION_BUCKETS,
+    this.registry,
+  );
 
   readonly upstreamInFlight = this.gauge(
     'upstream_requests_in_flight',
@@ -86,8 +84,6 @@ export class MetricsService {
     'Records the in-process idempotency store dropped before their TTL to stay within its bounds.',
   );
 
-  private readonly children = new Map<string, { observe(seconds: number): void }>();
-
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
@@ -105,25 +101,12 @@ export class MetricsService {
   }
 
   observeRequest(method: string, route: string, status: number, seconds: number): void {
-    this.child(`request ${method} ${route} ${status}`, () =>
-      this.requestDuration.labels(method, route, String(status)),
-    ).observe(seconds);
+    this.requestDuration.series(method, route, String(status)).observe(seconds);
   }
 
   /** Both labels are bounded: operations are the routes' operationIds, outcomes a fixed set. */
   observeUpstream(operation: string, outcome: string, seconds: number): void {
-    this.child(`upstream ${operation} ${outcome}`, () =>
-      this.upstreamDuration.labels(operation, outcome),
-    ).observe(seconds);
-  }
-
-  private child(key: string, create: () => { observe(seconds: number): void }) {
-    let child = this.children.get(key);
-    if (!child) {
-      child = create();
-      this.children.set(key, child);
-    }
-    return child;
+    this.upstreamDuration.series(operation, outcome).observe(seconds);
   }
 
   setBreakerState(state: BreakerState): void {
