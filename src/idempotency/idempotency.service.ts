@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { PROBLEM_CONTENT_TYPE, ProblemException } from '../common/problem';
 import { APP_CONFIG, AppConfigShape } from '../config/app.config';
 import { MetricsService } from '../observability/metrics.service';
-import { InjectRootLogger } from '../observability/observability.module';
+import { InjectRootLogger } from '../observability/root-logger';
 import { InjectRedis } from '../redis/redis.module';
 import { callEffect, UpstreamError } from '../upstream/upstream-error';
 import type { UpstreamReply } from '../upstream/upstream.client';

@@ -1,19 +1,11 @@
-import { DynamicModule, Global, Inject, Module } from '@nestjs/common';
+import { DynamicModule, Global, Module } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { AccessLog } from './access-log';
 import { MetricsController } from './metrics.controller';
 import { MetricsService } from './metrics.service';
+import { ROOT_LOGGER } from './root-logger';
 import { Tracing } from './tracing';
 import { TracingShutdown } from './tracing-shutdown';
-
-const ROOT_LOGGER = Symbol('ROOT_LOGGER');
-
-/**
- * This app's own pino logger, for services that log outside a request (token reloads, breaker
- * state). nestjs-pino's out-of-request logger is one per process, which several apps in one test
- * process would share.
- */
-export const InjectRootLogger = () => Inject(ROOT_LOGGER);
 
 @Global()
 @Module({})

@@ -2,7 +2,7 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import type Redis from 'ioredis';
 import type { Logger } from 'pino';
 import { MetricsService } from '../observability/metrics.service';
-import { InjectRootLogger } from '../observability/observability.module';
+import { InjectRootLogger } from '../observability/root-logger';
 import { InjectRedis } from './redis.module';
 
 /**

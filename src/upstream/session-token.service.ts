@@ -12,7 +12,7 @@ import {
 } from '../config/app.config';
 import type { Logger } from 'pino';
 import { MetricsService } from '../observability/metrics.service';
-import { InjectRootLogger } from '../observability/observability.module';
+import { InjectRootLogger } from '../observability/root-logger';
 
 /** The `exp` of a JWT in ms, or undefined for a token that is not a JWT with one. */
 export function jwtExpiryMs(token: string): number | undefined {

@@ -4,7 +4,7 @@ import CircuitBreaker from 'opossum';
 import { APP_CONFIG, AppConfigShape } from '../config/app.config';
 import type { Logger } from 'pino';
 import { BreakerState, MetricsService } from '../observability/metrics.service';
-import { InjectRootLogger } from '../observability/observability.module';
+import { InjectRootLogger } from '../observability/root-logger';
 import { UpstreamError } from './upstream-error';
 
 type Call = () => Promise<unknown>;

@@ -5,7 +5,7 @@ import type { AxiosResponse } from 'axios';
 import type { Logger } from 'pino';
 import { Agent } from 'undici';
 import { APP_CONFIG, AppConfigShape } from '../config/app.config';
-import { InjectRootLogger } from '../observability/observability.module';
+import { InjectRootLogger } from '../observability/root-logger';
 import { SessionTokenService } from './session-token.service';
 import { continueTolerantConnector, undiciAdapter } from './undici.adapter';
 import type { UpstreamCallRecord } from '../observability/access-log';
