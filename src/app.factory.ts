@@ -18,7 +18,7 @@ import { ManagementListener } from './management-listener';
 import { AccessLog } from './observability/access-log';
 import { ProxiedRoutes } from './proxy/proxied-routes';
 import { relayUpstreamReplies } from './proxy/relay';
-import { createLogger } from './observability/logger';
+import { createLogger, RequestLogger } from './observability/logger';
 import { Tracing } from './observability/tracing';
 import { buildOpenApiDocument, setupSwagger } from './swagger/swagger';
 
@@ -84,7 +84,11 @@ export async function createApp(
     // request carries its ids.
     childLoggerFactory: ((parent, bindings, childOptions, raw) => {
       const { traceId, spanId } = tracing.start(raw);
-      return parent.child({ ...bindings, trace_id: traceId, span_id: spanId }, childOptions);
+      return new RequestLogger(
+        parent,
+        { ...bindings, trace_id: traceId, span_id: spanId },
+        childOptions,
+      );
     }) satisfies FastifyChildLoggerFactory,
     // The access log below writes one line per request instead of Fastify's two.
     logController: new LogController({
