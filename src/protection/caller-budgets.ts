@@ -16,7 +16,15 @@ const WINDOW_MS = 60_000;
 interface Budget {
   readonly name: string;
   readonly limit: number;
+  /** Its RateLimit-Policy item, the same on every answer. */
+  readonly policy: string;
 }
+
+const budgetOf = (name: string, limit: number): Budget => ({
+  name,
+  limit,
+  policy: `"${name}";q=${limit};w=${WINDOW_MS / 1000}`,
+});
 
 function tooManyRequests(budget: Budget, resetMs: number, what: string): ProblemException {
   const wait = String(Math.max(1, Math.ceil(resetMs / 1000)));
@@ -26,7 +34,7 @@ function tooManyRequests(budget: Budget, resetMs: number, what: string): Problem
     {
       headers: {
         'Retry-After': wait,
-        'RateLimit-Policy': `"${budget.name}";q=${budget.limit};w=${WINDOW_MS / 1000}`,
+        'RateLimit-Policy': budget.policy,
         RateLimit: `"${budget.name}";r=0;t=${wait}`,
       },
     },
@@ -78,9 +86,9 @@ export class CallerBudgets implements OnApplicationShutdown {
   ) {
     const app = config.getOrThrow(APP_CONFIG, { infer: true });
     this.counters = new SharedWindowCounters(redis);
-    this.perAddress = { name: 'per-address', limit: app.perAddress.requestsPerMinute };
-    this.perCaller = { name: 'per-caller', limit: app.rateLimitPerMinute };
-    this.authFailures = { name: 'auth-failures', limit: app.perAddress.authFailuresPerMinute };
+    this.perAddress = budgetOf('per-address', app.perAddress.requestsPerMinute);
+    this.perCaller = budgetOf('per-caller', app.rateLimitPerMinute);
+    this.authFailures = budgetOf('auth-failures', app.perAddress.authFailuresPerMinute);
     this.maxInFlight = app.perAddress.maxInFlight;
   }
 
@@ -150,7 +158,7 @@ export class CallerBudgets implements OnApplicationShutdown {
     const { count, resetMs } = await this.counters.hit(`${budget.name}:${key}`, WINDOW_MS);
     if (count <= budget.limit) {
       return {
-        policy: `"${budget.name}";q=${budget.limit};w=${WINDOW_MS / 1000}`,
+        policy: budget.policy,
         left: `"${budget.name}";r=${budget.limit - count};t=${Math.max(1, Math.ceil(resetMs / 1000))}`,
       };
     }

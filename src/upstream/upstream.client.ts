@@ -161,12 +161,6 @@ export function withoutToken(body: string, value: Record<string, unknown>): stri
 /** Shorter session tokens are not looked for in answers: they would match ordinary text. */
 const MIN_ECHO_LENGTH = 8;
 
-function containsAny(tokens: readonly string[], texts: readonly string[]): boolean {
-  return tokens.some(
-    (token) => token.length >= MIN_ECHO_LENGTH && texts.some((text) => text.includes(token)),
-  );
-}
-
 /**
  * The one owner of the upstream call: its headers, its total deadline, its transport
  * (an undici agent under @nestjs/axios) and the meaning of every way it can fail.
@@ -339,9 +333,9 @@ export class UpstreamClient implements OnApplicationShutdown {
     context: UpstreamCallContext,
   ): UpstreamReply {
     const declaredType = String(headers['content-type'] ?? '');
-    const relayed = backOffHeaders(headers);
-    const secrets = [sessionToken, this.previousToken];
-    if (containsAny(secrets, [data, declaredType, ...Object.values(relayed)])) {
+    // A success is relayed without the upstream's headers, so only other answers need them.
+    const relayed = status >= 200 && status < 300 ? {} : backOffHeaders(headers);
+    if (this.echoes(sessionToken, data, declaredType, relayed)) {
       this.logger.error(
         { requestId: context.requestId, operation: context.operation, upstreamStatus: status },
         'the upstream answer contained the session token: not relayed, answered 502',
@@ -363,6 +357,21 @@ export class UpstreamClient implements OnApplicationShutdown {
       return { status, contentType, body: data, headers: relayed };
     }
     throw new UpstreamError(this.failureOf(status, relayed));
+  }
+
+  /** Whether what would be relayed holds the session token, or the one before its last rotation. */
+  private echoes(
+    sessionToken: string,
+    body: string,
+    contentType: string,
+    relayed: Readonly<Record<string, string>>,
+  ): boolean {
+    for (const token of [sessionToken, this.previousToken]) {
+      if (token.length < MIN_ECHO_LENGTH) continue;
+      if (body.includes(token) || contentType.includes(token)) return true;
+      for (const name in relayed) if (relayed[name].includes(token)) return true;
+    }
+    return false;
   }
 
   /** A status or body the caller cannot be given as is; the upstream's body is never echoed. */
