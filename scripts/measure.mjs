@@ -57,6 +57,12 @@ export function slope(points) {
  * fixed-window counter, O(1) per request however busy its key.
  */
 export const DEFAULT_CALLERS = 10_000;
+
+/** The token of the `sent`-th request: callers are taken in turn. */
+const bearerOf = (/** @type {number | readonly string[]} */ callers, /** @type {number} */ sent) =>
+  typeof callers === 'number'
+    ? `bench-caller-${(sent % callers).toString(36)}`
+    : callers[sent % callers.length];
 const RSS_SAMPLE_MS = 10_000;
 
 /** Busy CPU time of the whole machine (all CPUs), in µs. */
@@ -131,7 +137,8 @@ export const median = (values) => {
  * @param {string} url
  * @param {number} connections
  * @param {number} seconds
- * @param {{ pid?: number, onSample?: (sample: Sample) => void, callers?: number }} [options]
+ * @param {{ pid?: number, onSample?: (sample: Sample) => void, callers?: number | readonly string[] }} [options]
+ *   callers: how many made-up bearer tokens, or the tokens themselves (signed JWTs)
  * @returns {Promise<RunResult>}
  */
 export async function run(
@@ -175,7 +182,7 @@ export async function run(
               ...request,
               headers: {
                 ...request.headers,
-                authorization: `Bearer bench-caller-${(sent++ % callers).toString(36)}`,
+                authorization: `Bearer ${bearerOf(callers, sent++)}`,
               },
             }),
           },

@@ -113,6 +113,22 @@ describe('with AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE set', () => {
     });
   });
 
+  it('takes a verified token again only as it was signed, and never past its exp', async () => {
+    await withBff({ AUTH_CLOCK_TOLERANCE_S: '0' }, async (bff) => {
+      const exp = now() + 2;
+      const jwt = await token(rsa, { exp });
+      expect((await call(bff.url, { headers: bearer(jwt) })).status).toBe(201);
+      expect((await call(bff.url, { headers: bearer(jwt) })).status).toBe(201);
+      // The same header and claims under another signature are another token.
+      const [header, payload, signature] = jwt.split('.');
+      const tampered = `${header}.${payload}.${signature.slice(0, -4)}AAAA`;
+      expectInvalidToken(await call(bff.url, { headers: bearer(tampered) }));
+      await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 100));
+      expectInvalidToken(await call(bff.url, { headers: bearer(jwt) }));
+      expect(upstream.requests).toHaveLength(2);
+    });
+  });
+
   it('counts rejected tokens against the address; a verified caller is judged by its own failures', async () => {
     await withBff({ AUTH_FAILURES_PER_MINUTE: '3' }, async (bff) => {
       const forged = await token(await signingKey(rsa.kid));
