@@ -18,6 +18,9 @@
 //   node scripts/bench.mjs --node /usr/bin/node              the BFF also on another node binary
 //                                                          (same build, same rounds: runtimes
 //                                                          side by side)
+//   node scripts/bench.mjs --against /tmp/before/dist/main.js  another build in the same rounds:
+//                                                          a cut measured against the commit
+//                                                          before it (git worktree + npm run build)
 //
 // CPU per request is a server process's whole CPU (user + system, all threads: what
 // `process.cpuUsage()` reports), read from /proc/<pid>/stat around each run, divided by the
@@ -55,6 +58,7 @@ function parseOptions(argv) {
     callers: DEFAULT_CALLERS,
     upstreamErrors: 0,
     node: undefined,
+    against: undefined,
     jwt: false,
   };
   for (let i = 0; i < argv.length; i += 1) {
@@ -63,8 +67,8 @@ function parseOptions(argv) {
       options[arg.slice(2)] = true;
       continue;
     }
-    if (arg === '--node' && argv[i + 1]) {
-      options.node = argv[i + 1];
+    if ((arg === '--node' || arg === '--against') && argv[i + 1]) {
+      options[arg.slice(2)] = argv[i + 1];
       i += 1;
       continue;
     }
@@ -77,7 +81,8 @@ function parseOptions(argv) {
     ) {
       throw new Error(
         `bad option ${arg} ${argv[i + 1] ?? ''}; usage: [--duration 10] [--rounds 3] [--smoke] ` +
-          '[--callers 10000] [--upstream-errors 30] [--jwt] [--node <path>] | --connections 100 --duration 300',
+          '[--callers 10000] [--upstream-errors 30] [--jwt] [--node <path> | --against <main.js>] | ' +
+          '--connections 100 --duration 300',
       );
     }
     options[name] = value;
@@ -96,13 +101,17 @@ function parseOptions(argv) {
  * The built BFF as production runs it: info-level access logs to a pipe that this process drains,
  * as a container runtime reads a container's stdout; the caller budgets on (and high enough never
  * to answer 429 to the bench), breaker and metrics on.
+ *
+ * @param {string} upstreamUrl
+ * @param {string | undefined} cpu
+ * @param {{ node?: string, main?: string, issuerEnv?: Record<string, string> }} [options]
  */
-function startBff(upstreamUrl, cpu, node, issuerEnv = {}) {
+function startBff(upstreamUrl, cpu, { node, main = BFF_MAIN, issuerEnv = {} } = {}) {
   return startServedBff({
     upstreamUrl,
     cpu,
     node,
-    main: BFF_MAIN,
+    main,
     // BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to profile the BFF under the bench.
     nodeArgs: process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [],
     // Every budget on, and too high for the bench to reach.
@@ -301,23 +310,35 @@ const LABELS = {
 };
 const PROXIES = ['bff', ...Object.keys(PEERS)];
 
-/** `--node <path>`: the same BFF build on another node binary, as one more target ('bff-node'). */
-function otherNode(options) {
-  if (!options.node) return undefined;
-  const version = execFileSync(options.node, ['--version'], { encoding: 'utf8' }).trim();
-  LABELS['bff-node'] = `BFF (all features on) on Node ${version}`;
-  LABELS.bff = `BFF (all features on) on Node ${process.version}`;
-  PROXIES.splice(1, 0, 'bff-node');
-  return { path: options.node, version };
+/**
+ * A second BFF as one more target ('bff-other'), in the same rounds: `--node <path>`, the same
+ * build on another node binary; `--against <main.js>`, another build on this node (the commit
+ * before a cut, built in a git worktree): the per-round ratio measures the cut.
+ */
+function otherBff(options) {
+  if (options.node) {
+    const version = execFileSync(options.node, ['--version'], { encoding: 'utf8' }).trim();
+    LABELS['bff-other'] = `BFF (all features on) on Node ${version}`;
+    LABELS.bff = `BFF (all features on) on Node ${process.version}`;
+  } else if (options.against) {
+    LABELS['bff-other'] = `BFF (all features on), ${relative(ROOT, options.against)}`;
+    LABELS.bff = `BFF (all features on), ${relative(ROOT, BFF_MAIN)}`;
+  } else return;
+  PROXIES.splice(1, 0, 'bff-other');
 }
 
 async function compare(options, pins) {
   const stub = await startBenchStub(options);
   const issuer = options.jwt ? await startIssuer(options.callers) : undefined;
   const callers = issuer?.tokens ?? options.callers;
-  const servers = { bff: await startBff(stub.url, pins?.bff, undefined, issuer?.env) };
-  if (options.node) {
-    servers['bff-node'] = await startBff(stub.url, pins?.bff, options.node, issuer?.env);
+  const issuerEnv = issuer?.env;
+  const servers = { bff: await startBff(stub.url, pins?.bff, { issuerEnv }) };
+  if (PROXIES.includes('bff-other')) {
+    servers['bff-other'] = await startBff(stub.url, pins?.bff, {
+      node: options.node,
+      main: options.against,
+      issuerEnv,
+    });
   }
   for (const [name, peer] of Object.entries(PEERS)) {
     servers[name] = await startServer({
@@ -367,7 +388,7 @@ async function compare(options, pins) {
     peak = memory(servers.bff.pid);
     logLines = servers.bff.output.lines;
     ended = await servers.bff.stop();
-    await servers['bff-node']?.stop();
+    await servers['bff-other']?.stop();
     for (const name of Object.keys(PEERS)) await servers[name].stop();
     await stub.stop();
     await issuer?.stop();
@@ -415,7 +436,7 @@ async function compare(options, pins) {
   }
   const overheadP50 = (target) => summary[`${target}@1`].p50 - summary['direct@1'].p50;
   const ratios = Object.fromEntries(
-    [...Object.keys(PEERS), ...(servers['bff-node'] ? ['bff-node'] : [])].map((peer) => [
+    [...Object.keys(PEERS), ...(servers['bff-other'] ? ['bff-other'] : [])].map((peer) => [
       peer,
       { 1: ratio(peer, 1), 50: ratio(peer, 50) },
     ]),
@@ -457,11 +478,11 @@ async function compare(options, pins) {
           `${ratios[peer][50].toFixed(2)}x at 50 connections` +
           `${peer === 'nest-minimal' ? ' (goal <= 1.5x)' : ''}, ${ratios[peer][1].toFixed(2)}x at 1`,
       ),
-      ...(ratios['bff-node']
+      ...(ratios['bff-other']
         ? [
-            `- ${LABELS.bff} / ${LABELS['bff-node']} CPU per request, median of per-round ratios: ` +
-              `${ratios['bff-node'][50].toFixed(2)}x at 50 connections, ${ratios['bff-node'][1].toFixed(2)}x at 1; ` +
-              `p50 overhead at 1 connection on the other node: ${fmtMs(overheadP50('bff-node'))}`,
+            `- ${LABELS.bff} / ${LABELS['bff-other']} CPU per request, median of per-round ratios: ` +
+              `${ratios['bff-other'][50].toFixed(2)}x at 50 connections, ${ratios['bff-other'][1].toFixed(2)}x at 1; ` +
+              `p50 overhead at 1 connection of the other: ${fmtMs(overheadP50('bff-other'))}`,
           ]
         : []),
       `- machine reference: a bare node:http server answering the same 201 on CPU ${pins?.bff ?? 'any'} costs ` +
@@ -540,7 +561,7 @@ async function main() {
   const options = parseOptions(process.argv.slice(2));
   if (options.smoke) Object.assign(options, { duration: 1, rounds: 1 });
   const pins = pinning();
-  otherNode(options);
+  otherBff(options);
   const memoryMode = options.connections !== undefined;
   if (memoryMode && !process.argv.includes('--duration')) options.duration = 300;
   // A hard bound on the whole run, whatever hangs.
