@@ -10,8 +10,9 @@ const bodyOf = (answer: UpstreamReply) => answer.body;
  */
 export function relayUpstreamReplies(fastify: FastifyInstance): void {
   fastify.addHook('preSerialization', (request, reply, payload: unknown, done) => {
-    if (request.forward === null) return done(null, payload);
     const answer = payload as UpstreamReply;
+    // Only what a `forward` resolved to: another object (a problem sent by a filter) is left alone.
+    if (request.forward === null || typeof answer.body !== 'string') return done(null, payload);
     void reply
       .status(answer.status)
       .headers(answer.headers)
