@@ -24,9 +24,9 @@ class KeySetUnavailable extends Error {}
 const FETCH_FAILURES = new Set(['ERR_JOSE_GENERIC', 'ERR_JWKS_TIMEOUT', 'ERR_JWKS_INVALID']);
 
 /**
- * How long a verified token is taken again without verifying its signature, within its `exp`: far
- * less than jose keeps a fetched key set (10 min), so a key the identity provider withdraws stops
- * working no later than it would without this cache.
+ * How long a verified token is taken again without verifying its signature, within its `exp`. A
+ * key the identity provider withdraws stops working at most this much later than without the
+ * cache; jose itself keeps a fetched key set up to 10 minutes.
  */
 export const VERIFIED_TOKEN_TTL_MS = 60_000;
 /** Verified tokens kept at most (about 150 bytes each); the oldest go first. */
