@@ -130,16 +130,11 @@ export function numbersRoundTrip(body: string): boolean {
       }
       const first = code === MINUS ? start + 1 : start;
       const digits = i - first;
-      // An integer of at most 15 digits without a leading zero is always written back the same.
-      if (
-        plain &&
-        digits > 0 &&
-        digits <= 15 &&
-        (body.charCodeAt(first) !== 0x30 || digits === 1)
-      ) {
-        if (code === MINUS && digits === 1 && body.charCodeAt(first) === 0x30) return false; // -0
+      // An integer of at most 15 digits without a leading zero ("0" itself, not "-0") is always
+      // written back the same; anything else is checked.
+      const leadingZero = body.charCodeAt(first) === 0x30;
+      if (plain && digits > 0 && digits <= 15 && (!leadingZero || (digits === 1 && code !== MINUS)))
         continue;
-      }
       const text = body.slice(start, i);
       if (String(Number(text)) !== text) return false;
     } else i += 1;
