@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
-import pino, { Bindings, ChildLoggerOptions, DestinationStream, LogFn, Logger } from 'pino';
+import pino, { Bindings, ChildLoggerOptions, DestinationStream, Logger } from 'pino';
 import { AppConfig } from '../config/app.config';
 
 /**
@@ -40,7 +40,8 @@ export function createLogger(config: AppConfig, destination?: DestinationStream)
   return pino(options, pino.destination({ dest: 1, sync: false, minLength: 4096 }));
 }
 
-type LevelMethod = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+/** What a pino log method takes: an object or a message, then a message and its arguments. */
+type LogArgs = [objOrMsg: unknown, msg?: string, ...args: unknown[]];
 
 /**
  * A request's logger (Fastify's `request.log`), its pino child made on first use. Most requests
@@ -68,17 +69,33 @@ export class RequestLogger implements FastifyBaseLogger {
     this.logger.level = level;
   }
 
-  private forward(method: LevelMethod): LogFn {
-    return (...args: Parameters<LogFn>) => this.logger[method](...args);
+  fatal(...args: LogArgs): void {
+    this.logger.fatal(...args);
   }
 
-  readonly fatal = this.forward('fatal');
-  readonly error = this.forward('error');
-  readonly warn = this.forward('warn');
-  readonly info = this.forward('info');
-  readonly debug = this.forward('debug');
-  readonly trace = this.forward('trace');
-  readonly silent = this.forward('silent');
+  error(...args: LogArgs): void {
+    this.logger.error(...args);
+  }
+
+  warn(...args: LogArgs): void {
+    this.logger.warn(...args);
+  }
+
+  info(...args: LogArgs): void {
+    this.logger.info(...args);
+  }
+
+  debug(...args: LogArgs): void {
+    this.logger.debug(...args);
+  }
+
+  trace(...args: LogArgs): void {
+    this.logger.trace(...args);
+  }
+
+  silent(...args: LogArgs): void {
+    this.logger.silent(...args);
+  }
 
   child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
     return this.logger.child(bindings, options);
