@@ -12,20 +12,16 @@ const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open
 export class MetricsService {
   readonly registry = new Registry();
 
-  private readonly requestDuration = new DurationHistogram(
+  private readonly requestDuration = this.histogram(
     'http_request_duration_seconds',
     'Duration of HTTP requests served by the BFF, by route and status.',
     ['method', 'route', 'status_code'],
-    DURATION_BUCKETS,
-    this.registry,
   );
 
-  private readonly upstreamDuration = new DurationHistogram(
+  private readonly upstreamDuration = this.histogram(
     'upstream_request_duration_seconds',
     'Duration of upstream calls, by operation (the route operationId) and outcome.',
     ['operation', 'outcome'],
-    DURATION_BUCKETS,
-    this.registry,
   );
 
   readonly upstreamInFlight = this.gauge(
@@ -86,6 +82,10 @@ export class MetricsService {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  private histogram<const L extends readonly string[]>(name: string, help: string, labelNames: L) {
+    return new DurationHistogram(name, help, labelNames, DURATION_BUCKETS, this.registry);
   }
 
   private gauge(name: string, help: string): Gauge {

@@ -62,7 +62,11 @@ export class CallerGuard implements CanActivate {
     else if (!this.verifier.enabled) caller = claimed;
     else {
       try {
-        caller = { ...claimed, key: await this.verifier.subjectKeyOf(token), verified: true };
+        caller = {
+          ...claimed,
+          key: await this.verifier.subjectKeyOf(token, claimed.key),
+          verified: true,
+        };
       } catch (error) {
         if (!(error instanceof InvalidToken)) throw error;
         rejection = invalidToken();

@@ -1,4 +1,3 @@
-import { hash } from 'node:crypto';
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import {
@@ -85,16 +84,18 @@ export class JwtVerifier implements OnModuleInit {
     this.keySet?.reload().catch(() => undefined);
   }
 
-  /** The caller key of a valid token: its issuer and subject. */
-  async subjectKeyOf(token: string): Promise<string> {
-    const digest = hash('sha256', token, 'base64url');
+  /**
+   * The caller key of a valid token: its issuer and subject. `tokenKey` is the key the token gives
+   * before verification (callerOf's, a digest of the token): verified tokens are kept by it.
+   */
+  async subjectKeyOf(token: string, tokenKey: string): Promise<string> {
     const now = Date.now();
-    const known = this.verified.get(digest);
+    const known = this.verified.get(tokenKey);
     if (known !== undefined && known.until > now) return known.subjectKey;
     try {
       const { payload } = await jwtVerify(token, this.getKey, this.options);
       const key = subjectKey(payload.iss as string, payload.sub as string);
-      this.remember(digest, {
+      this.remember(tokenKey, {
         subjectKey: key,
         until: Math.min(now + VERIFIED_TOKEN_TTL_MS, (payload.exp as number) * 1000),
       });
@@ -109,13 +110,13 @@ export class JwtVerifier implements OnModuleInit {
     }
   }
 
-  private remember(digest: string, verified: Verified): void {
-    this.verified.delete(digest);
+  private remember(tokenKey: string, verified: Verified): void {
+    this.verified.delete(tokenKey);
     if (this.verified.size >= VERIFIED_TOKENS_MAX) {
       const oldest = this.verified.keys().next().value as string;
       this.verified.delete(oldest);
     }
-    this.verified.set(digest, verified);
+    this.verified.set(tokenKey, verified);
   }
 
   /** For readiness: whether tokens can be verified now (fetching the key set if it is stale). */
