@@ -1,9 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
 import type { Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { FastifyError, FastifyReply, FastifyRequest, LogController } from 'fastify';
+import {
+  FastifyError,
+  FastifyReply,
+  FastifyRequest,
+  FastifyServerOptions,
+  LogController,
+} from 'fastify';
 import type { FastifyChildLoggerFactory } from 'fastify/types/logger';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
@@ -62,6 +68,10 @@ function requestId(request: IncomingMessage): string {
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
+function trustedHops(count: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < count;
+}
+
 const managementListeners = new WeakMap<NestFastifyApplication, ManagementListener>();
 
 export interface CreateAppOptions {
@@ -78,7 +88,7 @@ export async function createApp(
 ): Promise<NestFastifyApplication> {
   const logger = createLogger(config, options.logDestination);
   const tracing = new Tracing(config.tracing);
-  const adapter = new FastifyAdapter({
+  const fastifyOptions: FastifyServerOptions<Server> & { http: ServerOptions } = {
     loggerInstance: logger,
     // Where Fastify makes each request's logger: the trace starts here, so that every line of the
     // request carries its ids.
@@ -107,9 +117,12 @@ export async function createApp(
     clientErrorHandler: answerClientError,
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) =>
       sendProblem(request, reply, toProblemException(error)),
-    // Who may say who the client is in X-Forwarded-For (TRUST_PROXY); by default nobody.
-    trustProxy: config.trustProxy,
-  });
+    // Who may say who the client is in X-Forwarded-For (TRUST_PROXY); by default nobody. A hop
+    // count is Fastify's own rule for a number, spelled out: its types no longer list numbers.
+    trustProxy:
+      typeof config.trustProxy === 'number' ? trustedHops(config.trustProxy) : config.trustProxy,
+  };
+  const adapter = new FastifyAdapter(fastifyOptions);
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.register(config, logger, tracing, options.modules),
     adapter,

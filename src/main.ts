@@ -41,7 +41,7 @@ async function bootstrap(): Promise<void> {
     process.exit(1);
   }
   // Only once the config is valid: a bad one exits before Nest, Fastify and pino are even loaded.
-  const { createApp, listen } = await import('./app.factory');
+  const { createApp, listen } = await import('./app.factory.js');
   const app = await createApp(config);
   closeGracefullyOnSignals(app, config.shutdownGraceMs);
   await listen(app, config);

@@ -1,6 +1,6 @@
 import { Body, Controller } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
-import { Forward, Upstream } from '../proxy/forward';
+import { type Forward, Upstream } from '../proxy/forward';
 import { ProxiedRoute } from '../proxy/proxied-route.decorator';
 import type { UpstreamReply } from '../upstream/upstream.client';
 import { CreatePreventiveInterventionDto } from './dto/create-preventive-intervention.dto';

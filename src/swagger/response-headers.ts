@@ -1,4 +1,4 @@
-import type { HeadersObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
+import type { HeadersObject } from '@nestjs/swagger';
 
 /** How a relayed answer's own back-off headers stand beside the BFF's. */
 const RELAYED =

@@ -3,12 +3,7 @@ import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
-import type {
-  ContentObject,
-  ReferenceObject,
-  SchemaObject,
-  ServerObject,
-} from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
+import type { ContentObject, ReferenceObject, SchemaObject, ServerObject } from '@nestjs/swagger';
 import { APP_CONFIG, AppConfigShape } from '../config/app.config';
 
 interface PackageInfo {

@@ -34,7 +34,7 @@ async function startServer(): Promise<{
 describe('undiciAdapter', () => {
   let server: Awaited<ReturnType<typeof startServer>>;
   let agent: Agent;
-  let axios: Axios;
+  let axios: InstanceType<typeof Axios>;
 
   beforeEach(async () => {
     server = await startServer();

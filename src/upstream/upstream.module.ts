@@ -1,6 +1,6 @@
 import { HttpService } from '@nestjs/axios';
 import { Module } from '@nestjs/common';
-import { Axios, AxiosInstance } from 'axios';
+import { Axios } from 'axios';
 import { SessionTokenService } from './session-token.service';
 import { UpstreamBreaker } from './upstream-breaker';
 import { UpstreamClient } from './upstream.client';
@@ -10,10 +10,15 @@ import { UpstreamClient } from './upstream.client';
  * instance's defaults into every request's config, and `axios.create()` (HttpModule) would bring the
  * global ones: a header map per HTTP method, env, transitional options, which cost about as much
  * as the rest of axios' work per request. UpstreamClient sets the few defaults its call needs.
+ * The cast: @nestjs/axios is an ES module and sees axios' ESM typings, this CommonJS build its
+ * CommonJS ones; they describe the same class.
  */
 const httpService = {
   provide: HttpService,
-  useFactory: () => new HttpService(new Axios({ headers: {} }) as AxiosInstance),
+  useFactory: () =>
+    new HttpService(
+      new Axios({ headers: {} }) as unknown as ConstructorParameters<typeof HttpService>[0],
+    ),
 };
 
 @Module({

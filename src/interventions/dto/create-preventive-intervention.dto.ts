@@ -1,5 +1,4 @@
-import { ApiProperty, ApiSchema } from '@nestjs/swagger';
-import type { EnumSchemaAttributes } from '@nestjs/swagger/dist/interfaces/enum-schema-attributes.interface';
+import { ApiProperty, type ApiPropertyOptions, ApiSchema } from '@nestjs/swagger';
 import { IsIn } from 'class-validator';
 import {
   IsAfterProperty,
@@ -56,7 +55,7 @@ export class CreatePreventiveInterventionDto {
       format: 'int32',
       minimum: CreationStatus.ToScheduled,
       maximum: CreationStatus.Done,
-    } as EnumSchemaAttributes,
+    } as Extract<ApiPropertyOptions, { enumName: string }>['enumSchema'],
     type: 'integer',
     example: CreationStatus.Scheduled,
   })

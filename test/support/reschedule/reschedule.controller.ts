@@ -1,5 +1,5 @@
 import { Body, Controller, Param } from '@nestjs/common';
-import { Forward, Upstream } from '../../../src/proxy/forward';
+import { type Forward, Upstream } from '../../../src/proxy/forward';
 import { PositiveIdPipe } from '../../../src/proxy/positive-id.pipe';
 import { ProxiedRoute } from '../../../src/proxy/proxied-route.decorator';
 import { InterventionResponseDto } from '../../../src/interventions/dto/intervention.dto';
