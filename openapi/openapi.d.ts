@@ -301,7 +301,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes a retry safe: the first request with a key is sent upstream and its answer stored for `IDEMPOTENCY_TTL_S` (24 h); a repeat with the same key and body gets that answer again (`Idempotent-Replayed: true`) without a second create. Not stored, so sent again by a retry: answers to calls the upstream did not process (its 408, 429 or 503, or the BFF refusing before sending). A replayed 502/504 says the first result is unknown; an answer over `IDEMPOTENCY_MAX_RECORD_BYTES` (64 KiB) is replayed as its status and an `answer-not-kept` problem. Keys are scoped to the bearer token. A quoted structured-field string (`"abc"`) is accepted too. Required when `IDEMPOTENCY_REQUIRED=true`. */
+                /** @description Makes a retry safe: the first request with a key is sent upstream and its answer stored for `IDEMPOTENCY_TTL_S` (24 h); a repeat with the same key and body gets that answer again (`Idempotent-Replayed: true`) without a second create. Not stored, so sent again by a retry: answers to calls the upstream did not process (its 408, 429 or 503, or the BFF refusing before sending). A replayed 502/504 says the first result is unknown; an answer over `IDEMPOTENCY_MAX_RECORD_BYTES` (64 KiB) is replayed as its status and an `answer-not-kept` problem. Keys are scoped to the caller: the verified subject with JWT verification on, else the bearer token. A quoted structured-field string (`"abc"`) is accepted too. Required when `IDEMPOTENCY_REQUIRED=true`. */
                 "Idempotency-Key"?: string;
             };
             path?: never;

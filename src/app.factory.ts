@@ -114,6 +114,9 @@ export async function createApp(
     // Node checks these deadlines on this interval (30 s by default, too coarse for the header one).
     http: { headersTimeout: config.headersTimeoutMs, connectionsCheckingInterval: 1_000 },
     return503OnClosing: true,
+    // Fastify would answer HEAD on every GET route by running it: a proxied GET would call the
+    // upstream for an answer nobody reads.
+    exposeHeadRoutes: false,
     clientErrorHandler: answerClientError,
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) =>
       sendProblem(request, reply, toProblemException(error)),

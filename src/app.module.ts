@@ -4,7 +4,7 @@ import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import type { Logger } from 'pino';
 import { ProblemFilter } from './common/problem.filter';
-import { ValidateBodyPipe } from './common/validate-body.pipe';
+import { ValidateRequestPipe } from './common/validate-request.pipe';
 import { AppConfig, appConfig } from './config/app.config';
 import { HealthModule } from './health/health.module';
 import { InterventionsModule } from './interventions/interventions.module';
@@ -44,7 +44,7 @@ export class AppModule {
       ],
       providers: [
         { provide: APP_FILTER, useClass: ProblemFilter },
-        { provide: APP_PIPE, useClass: ValidateBodyPipe },
+        { provide: APP_PIPE, useClass: ValidateRequestPipe },
       ],
     };
   }

@@ -1,6 +1,7 @@
 /**
- * What every proxied route gets from @ProxiedRoute(), checked on the shipped create and on a
- * second route (PATCH reschedule) that only the tests register.
+ * What every proxied route gets from @ProxiedRoute(), checked on three routes of three methods: the
+ * shipped create (POST), and a reschedule (PATCH, opted in to Idempotency-Key) and a read (GET,
+ * no body, a query parameter) that only the tests register.
  */
 import request from 'supertest';
 import { CALLER_TOKEN, RunningBff, SESSION_TOKEN, startBff } from './support/bff';
@@ -9,7 +10,7 @@ import { ProxiedRouteCase, ROUTES, TEST_ROUTE_MODULES } from './support/routes';
 import { UpstreamStub } from './support/upstream-stub';
 
 const PROBLEM_JSON = /^application\/problem\+json/;
-const SHARED_STATUSES = ['401', '409', '413', '415', '422', '429', '502', '503', '504', '4XX'];
+const ALWAYS = ['401', '429', '500', '502', '503', '504', '4XX'];
 
 let upstream: UpstreamStub;
 let bff: RunningBff;
@@ -29,15 +30,13 @@ afterAll(async () => {
 });
 beforeEach(() => upstream.reset());
 
-function send(route: ProxiedRouteCase, body: unknown = route.validBody, path = route.path) {
-  return request(bff.url)
-    [route.method](path)
-    .set('Authorization', `Bearer ${CALLER_TOKEN}`)
-    .send(body as object);
+function send(route: ProxiedRouteCase, body = route.validBody, path = route.path) {
+  const test = request(bff.url)[route.method](path).set('Authorization', `Bearer ${CALLER_TOKEN}`);
+  return body === undefined ? test : test.send(body);
 }
 
 describe.each(ROUTES)('$method $template', (route) => {
-  it('forwards the validated body with the session token and relays the answer', async () => {
+  it('forwards the validated request with the session token and relays the answer', async () => {
     const res = await send(route)
       .set('Cookie', 'sid=1')
       .set('X-Forwarded-Host', 'evil.example')
@@ -47,7 +46,13 @@ describe.each(ROUTES)('$method $template', (route) => {
     const [sent] = upstream.requests;
     expect(sent.method).toBe(route.method.toUpperCase());
     expect(sent.url).toBe(`/base${route.path}`);
-    expect(JSON.parse(sent.body)).toEqual(route.validBody);
+    if (route.validBody === undefined) {
+      expect(sent.body).toBe('');
+      expect(sent.headers['content-type']).toBeUndefined();
+    } else {
+      expect(JSON.parse(sent.body)).toEqual(route.validBody);
+      expect(sent.headers['content-type']).toBe('application/json');
+    }
     expect(sent.headers['x-session-token']).toBe(SESSION_TOKEN);
     expect(sent.headers.authorization).toBe(`Bearer ${CALLER_TOKEN}`);
     for (const header of ['cookie', 'x-forwarded-host'])
@@ -55,55 +60,82 @@ describe.each(ROUTES)('$method $template', (route) => {
   });
 
   it('401 without a bearer token, nothing sent upstream', async () => {
-    const res = await request(bff.url)[route.method](route.path).send(route.validBody);
+    const unauthenticated = request(bff.url)[route.method](route.path);
+    const res = await (route.validBody ? unauthenticated.send(route.validBody) : unauthenticated);
     expect(res.status).toBe(401);
     expect(res.headers['content-type']).toMatch(PROBLEM_JSON);
     expect(res.headers['www-authenticate']).toBe('Bearer');
     expect(upstream.requests).toHaveLength(0);
   });
 
-  it('415 for a body that is not JSON, 413 for one over 16 KiB, 400 naming a bad field', async () => {
-    const text = await send(route).set('Content-Type', 'text/plain').send('x');
-    expect(text.status).toBe(415);
-    const big = await send(route, { ...route.validBody, pad: 'x'.repeat(17 * 1024) });
-    expect(big.status).toBe(413);
-    const bad = await send(route, { ...route.validBody, scheduledEnd: '2024-02-30T00:00:00Z' });
+  it('400 naming the invalid field, nothing sent upstream', async () => {
+    const bad = await send(route, route.invalid.body, route.invalid.path);
     expect(bad.status).toBe(400);
-    expect(bad.body.errors).toEqual([expect.objectContaining({ field: 'scheduledEnd' })]);
-    for (const res of [text, big, bad]) expect(res.headers['content-type']).toMatch(PROBLEM_JSON);
+    expect(bad.headers['content-type']).toMatch(PROBLEM_JSON);
+    expect(bad.body.errors).toEqual([expect.objectContaining({ field: route.invalid.field })]);
     expect(upstream.requests).toHaveLength(0);
   });
 
-  it('replays a keyed request once, and refuses the key for another body', async () => {
-    const key = `replay-${route.operationId}`;
-    const first = await send(route).set('Idempotency-Key', key);
-    const again = await send(route).set('Idempotency-Key', key);
-    expect(again.status).toBe(first.status);
-    expect(again.headers['idempotent-replayed']).toBe('true');
-    expect(again.text).toBe(first.text);
-    const other = await send(route, route.otherBody).set('Idempotency-Key', key);
-    expect(other.status).toBe(422);
-    expect(upstream.requests).toHaveLength(1);
-  });
+  if (route.validBody !== undefined) {
+    it('415 for a body that is not JSON, 413 for one over 16 KiB', async () => {
+      const text = await send(route).set('Content-Type', 'text/plain').send('x');
+      expect(text.status).toBe(415);
+      const big = await send(route, { ...route.validBody, pad: 'x'.repeat(17 * 1024) });
+      expect(big.status).toBe(413);
+      for (const res of [text, big]) expect(res.headers['content-type']).toMatch(PROBLEM_JSON);
+      expect(upstream.requests).toHaveLength(0);
+    });
+  }
 
-  it('documents the shared answers, the Idempotency-Key header and the bearer scheme', async () => {
+  if (route.idempotent) {
+    it('replays a keyed request once, and refuses the key for another body', async () => {
+      const key = `replay-${route.operationId}`;
+      const first = await send(route).set('Idempotency-Key', key);
+      const again = await send(route).set('Idempotency-Key', key);
+      expect(again.status).toBe(first.status);
+      expect(again.headers['idempotent-replayed']).toBe('true');
+      expect(again.text).toBe(first.text);
+      const other = await send(route, route.otherBody).set('Idempotency-Key', key);
+      expect(other.status).toBe(422);
+      expect(upstream.requests).toHaveLength(1);
+    });
+  } else {
+    it('ignores Idempotency-Key: each request goes upstream, nothing is replayed', async () => {
+      const key = `not-replayed-${route.operationId}`;
+      const first = await send(route).set('Idempotency-Key', key);
+      const again = await send(route).set('Idempotency-Key', key);
+      expect([first.status, again.status]).toEqual([201, 201]);
+      expect(again.headers['idempotent-replayed']).toBeUndefined();
+      expect(upstream.requests).toHaveLength(2);
+    });
+  }
+
+  it('documents what it can answer, its parameters and the bearer scheme', async () => {
     const doc = (await request(bff.url).get('/docs-json')).body;
     const operation = doc.paths[route.template][route.method];
     expect(operation.operationId).toBe(route.operationId);
     expect(operation.security).toEqual([{ bearer: [] }]);
-    expect(Object.keys(operation.responses)).toEqual(
-      expect.arrayContaining([String(route.successStatus), '400', ...SHARED_STATUSES]),
-    );
+    const expected = [
+      String(route.successStatus),
+      '400',
+      ...ALWAYS,
+      ...(route.idempotent ? ['409', '422'] : []),
+      ...(route.validBody ? ['413', '415'] : []),
+    ];
+    expect(Object.keys(operation.responses).sort()).toEqual(expected.sort());
+    expect(operation.requestBody !== undefined).toBe(route.validBody !== undefined);
     const success = operation.responses[String(route.successStatus)];
     expect(Object.keys(success.headers)).toEqual([
       'RateLimit-Policy',
       'RateLimit',
       'Access-Control-Allow-Origin',
-      'Idempotent-Replayed',
+      ...(route.idempotent ? ['Idempotent-Replayed'] : []),
     ]);
-    expect(operation.parameters).toEqual(
-      expect.arrayContaining([expect.objectContaining({ name: 'Idempotency-Key', in: 'header' })]),
+    const names = (operation.parameters ?? []).map(
+      (parameter: { name: string; in: string }) => `${parameter.in}:${parameter.name}`,
     );
+    expect(names.includes('header:Idempotency-Key')).toBe(route.idempotent);
+    if (route.template.includes('{id}')) expect(names).toContain('path:id');
   });
 
   it('labels the upstream histogram with its operationId', async () => {
@@ -123,8 +155,50 @@ describe.each(ROUTES)('$method $template', (route) => {
       .set('Origin', 'https://app.example')
       .set('Access-Control-Request-Method', route.method.toUpperCase());
     expect(res.headers['access-control-allow-methods']?.split(/,\s*/)).toEqual(
-      expect.arrayContaining(['POST', 'PATCH']),
+      expect.arrayContaining(['GET', 'POST', 'PATCH']),
     );
+  });
+});
+
+describe('a GET route', () => {
+  const read = ROUTES.find((route) => route.method === 'get') as ProxiedRouteCase;
+
+  it('forwards its validated query string, and refuses an unknown parameter', async () => {
+    expect((await send(read, undefined, `${read.path}?view=full`)).status).toBe(201);
+    expect(upstream.requests.map((sent) => sent.url)).toEqual([`/base${read.path}?view=full`]);
+    const unknown = await send(read, undefined, `${read.path}?view=full&admin=1`);
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.errors).toEqual([expect.objectContaining({ field: 'admin' })]);
+    expect(upstream.requests).toHaveLength(1);
+  });
+
+  it('is not run for HEAD: nothing reaches the upstream', async () => {
+    const head = await request(bff.url)
+      .head(read.path)
+      .set('Authorization', `Bearer ${CALLER_TOKEN}`);
+    expect(head.status).toBe(404);
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('answers under IDEMPOTENCY_REQUIRED=true without a key', async () => {
+    const strict = await startBff(
+      { UPSTREAM_BASE_URL: `${upstream.url}/base`, IDEMPOTENCY_REQUIRED: 'true' },
+      new LogCapture(),
+      TEST_ROUTE_MODULES,
+    );
+    try {
+      const res = await request(strict.url)
+        .get(read.path)
+        .set('Authorization', `Bearer ${CALLER_TOKEN}`);
+      expect(res.status).toBe(201);
+      const create = await request(strict.url)
+        .post(ROUTES[0].path)
+        .set('Authorization', `Bearer ${CALLER_TOKEN}`)
+        .send(ROUTES[0].validBody);
+      expect(create.status).toBe(400);
+    } finally {
+      await strict.close();
+    }
   });
 });
 

@@ -53,7 +53,7 @@ export function fingerprintOf(request: object): string {
 }
 
 export interface IdempotentRequest {
-  /** Who is asking (a hash of their bearer token): keys of two callers never meet. */
+  /** Who is asking (callerKey: the verified subject, else a hash of the bearer token): keys of two callers never meet. */
   readonly caller: string;
   /**
    * The client's address (`request.ip`): in the in-process store, a flood from one address evicts

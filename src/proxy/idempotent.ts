@@ -17,7 +17,8 @@ export const IDEMPOTENT = 'bff:idempotent';
 /**
  * Makes a proxied route honour `Idempotency-Key`: at most one upstream call per (caller, key),
  * repeats answered from the stored result. Switched on per route by this metadata, which
- * ForwardPipe reads the way CacheInterceptor reads @CacheKey.
+ * ForwardPipe reads the way CacheInterceptor reads @CacheKey; @ProxiedRoute() applies it to a POST
+ * unless told `idempotent: false`, and to another method when told `idempotent: true`.
  */
 export function Idempotent(): MethodDecorator {
   return applyDecorators(
@@ -32,7 +33,7 @@ export function Idempotent(): MethodDecorator {
         'answers to calls the upstream did not process (its 408, 429 or 503, or the BFF refusing ' +
         'before sending). A replayed 502/504 says the first result is unknown; an answer over ' +
         '`IDEMPOTENCY_MAX_RECORD_BYTES` (64 KiB) is replayed as its status and an `answer-not-kept` ' +
-        'problem. Keys are scoped to the bearer token. ' +
+        'problem. Keys are scoped to the caller: the verified subject with JWT verification on, else the bearer token. ' +
         'A quoted structured-field string (`"abc"`) is accepted too. Required when `IDEMPOTENCY_REQUIRED=true`.',
       schema: {
         type: 'string',
@@ -73,6 +74,7 @@ export function idempotentForward(
           method: request.method,
           route: request.routeOptions.url,
           params: request.params,
+          query: request.query,
           body: request.body,
         }),
         requestId: request.id,

@@ -18,7 +18,13 @@ import { PROXIED_ROUTE, ProxiedRouteMetadata } from './proxied-route.metadata';
 export interface ProxiedRouteOptions extends ProxiedRouteMetadata {
   readonly summary: string;
   readonly description: string;
-  readonly body: { readonly type: Type<unknown>; readonly description: string };
+  /** The JSON body's DTO; a route without one takes no body (no 413/415 to document). */
+  readonly body?: { readonly type: Type<unknown>; readonly description: string };
+  /**
+   * Honour `Idempotency-Key` (see Idempotent). By default only a POST does: a GET, PUT, PATCH or
+   * DELETE is idempotent by its method, and a replayed read would be a stale one.
+   */
+  readonly idempotent?: boolean;
   /** The route's own example of a 400: which field fails and how. */
   readonly invalidExample: readonly FieldErrorDto[];
   /** The upstream's success answer, relayed unchanged. */
@@ -33,8 +39,8 @@ export interface ProxiedRouteOptions extends ProxiedRouteMetadata {
 const ANSWER_HEADERS = { ...RATE_LIMIT_HEADERS, ...CORS_HEADERS };
 const WITH_RETRY_AFTER = { ...ANSWER_HEADERS, ...RETRY_AFTER_HEADER };
 
-/** The answers every proxied route can give besides its own success and 400 example. */
-const SHARED_PROBLEMS = [
+/** Every proxied route can answer these, before the idempotency and body ones. */
+const AUTH_PROBLEMS = [
   ApiProblemResponse({
     status: 401,
     kind: 'unauthorized',
@@ -65,36 +71,10 @@ const SHARED_PROBLEMS = [
     detail: 'The upstream API rejected the request with status 403.',
     headers: ANSWER_HEADERS,
   }),
-  ApiProblemResponse({
-    status: 409,
-    kind: 'idempotency-key-in-use',
-    description:
-      'A request with the same Idempotency-Key is still in progress: retry after `Retry-After`.',
-    detail: 'A request with this Idempotency-Key is still in progress.',
-    headers: WITH_RETRY_AFTER,
-  }),
-  ApiProblemResponse({
-    status: 422,
-    kind: 'idempotency-key-reused',
-    description: 'The Idempotency-Key was already used by this caller with another request body.',
-    detail: 'This Idempotency-Key was used with another request body.',
-    headers: ANSWER_HEADERS,
-  }),
-  ApiProblemResponse({
-    status: 413,
-    kind: 'payload-too-large',
-    description: 'The body is larger than 16 KiB.',
-    detail: 'Request body is too large',
-    // Fastify answers it while reading the body, before the rate limiter runs.
-    headers: CORS_HEADERS,
-  }),
-  ApiProblemResponse({
-    status: 415,
-    kind: 'unsupported-media-type',
-    description: 'The body is not sent as `Content-Type: application/json`.',
-    detail: 'Content-Type must be application/json.',
-    headers: ANSWER_HEADERS,
-  }),
+];
+
+/** The budgets and the upstream: every proxied route can answer these. */
+const UPSTREAM_PROBLEMS = [
   ApiProblemResponse({
     status: 429,
     kind: 'too-many-requests',
@@ -145,6 +125,44 @@ const SHARED_PROBLEMS = [
   }),
 ];
 
+/** What only a route honouring Idempotency-Key can answer. */
+const IDEMPOTENCY_PROBLEMS = [
+  ApiProblemResponse({
+    status: 409,
+    kind: 'idempotency-key-in-use',
+    description:
+      'A request with the same Idempotency-Key is still in progress: retry after `Retry-After`.',
+    detail: 'A request with this Idempotency-Key is still in progress.',
+    headers: WITH_RETRY_AFTER,
+  }),
+  ApiProblemResponse({
+    status: 422,
+    kind: 'idempotency-key-reused',
+    description: 'The Idempotency-Key was already used by this caller with another request body.',
+    detail: 'This Idempotency-Key was used with another request body.',
+    headers: ANSWER_HEADERS,
+  }),
+];
+
+/** What only a route with a body can answer. */
+const BODY_PROBLEMS = [
+  ApiProblemResponse({
+    status: 413,
+    kind: 'payload-too-large',
+    description: 'The body is larger than 16 KiB.',
+    detail: 'Request body is too large',
+    // Fastify answers it while reading the body, before the rate limiter runs.
+    headers: CORS_HEADERS,
+  }),
+  ApiProblemResponse({
+    status: 415,
+    kind: 'unsupported-media-type',
+    description: 'The body is not sent as `Content-Type: application/json`.',
+    detail: 'Content-Type must be application/json.',
+    headers: ANSWER_HEADERS,
+  }),
+];
+
 /**
  * A route that forwards to the upstream with the server-held session token. The handler takes
  * `@Upstream() forward`, calls it once and returns what it resolves to; the bearer check,
@@ -153,9 +171,7 @@ const SHARED_PROBLEMS = [
  */
 export function ProxiedRoute(options: ProxiedRouteOptions): MethodDecorator {
   const { method, path, operationId, summary, description, body, success } = options;
-  const pathParameters = path.includes(':')
-    ? ' A path parameter that is not a positive integer in plain digits is reported the same way.'
-    : '';
+  const idempotent = options.idempotent ?? method === 'POST';
   const metadata: ProxiedRouteMetadata = { method, path, operationId };
   return applyDecorators(
     RequestMapping({ path, method: RequestMethod[method] }),
@@ -163,34 +179,48 @@ export function ProxiedRoute(options: ProxiedRouteOptions): MethodDecorator {
     HttpCode(success.status),
     SetMetadata(PROXIED_ROUTE, metadata),
     UseGuards(CallerGuard),
-    Idempotent(),
+    ...(idempotent ? [Idempotent()] : []),
     ApiBearerAuth(),
     ApiOperation({ operationId, summary, description }),
-    ApiBody({ type: body.type, description: body.description }),
+    ...(body ? [ApiBody({ type: body.type, description: body.description })] : []),
     ApiResponse({
       status: success.status,
       description: success.description,
       type: success.type,
-      headers: {
-        ...ANSWER_HEADERS,
-        'Idempotent-Replayed': {
-          description:
-            '`true` when this is the stored answer to an earlier request with the same Idempotency-Key.',
-          schema: { type: 'string', enum: ['true'] },
-        },
-      },
+      headers: idempotent ? { ...ANSWER_HEADERS, ...REPLAYED_HEADER } : ANSWER_HEADERS,
     }),
     ApiProblemResponse({
       status: 400,
       kind: 'validation-failed',
-      description:
-        'The body is not a JSON object, is malformed JSON, or fails validation (one entry per field in ' +
-        '`errors`); or the Idempotency-Key is malformed, or missing while required.' +
-        pathParameters,
-      detail: 'The request body is invalid.',
+      description: invalidRequestDescription(path, body !== undefined, idempotent),
+      detail: body ? 'The request body is invalid.' : 'The request is invalid.',
       errors: options.invalidExample,
       headers: ANSWER_HEADERS,
     }),
-    ...SHARED_PROBLEMS,
+    ...AUTH_PROBLEMS,
+    ...(idempotent ? IDEMPOTENCY_PROBLEMS : []),
+    ...(body ? BODY_PROBLEMS : []),
+    ...UPSTREAM_PROBLEMS,
   );
+}
+
+const REPLAYED_HEADER = {
+  'Idempotent-Replayed': {
+    description:
+      '`true` when this is the stored answer to an earlier request with the same Idempotency-Key.',
+    schema: { type: 'string', enum: ['true'] },
+  },
+};
+
+/** The 400's description: what this route's request is made of, and so what can fail. */
+function invalidRequestDescription(path: string, hasBody: boolean, idempotent: boolean): string {
+  const invalid = hasBody
+    ? 'The body is not a JSON object, is malformed JSON, or fails validation'
+    : 'A path or query parameter fails validation';
+  const key = idempotent ? '; or the Idempotency-Key is malformed, or missing while required' : '';
+  const pathParameters =
+    hasBody && path.includes(':')
+      ? ' A path parameter that is not a positive integer in plain digits is reported the same way.'
+      : '';
+  return `${invalid} (one entry per field in \`errors\`)${key}.${pathParameters}`;
 }

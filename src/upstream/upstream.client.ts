@@ -29,9 +29,23 @@ export interface UpstreamReply {
 
 /** One call to the upstream: the path is the upstream's, below UPSTREAM_BASE_URL. */
 export interface UpstreamRequest {
-  readonly method: 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  readonly method: 'GET' | 'DELETE' | 'POST' | 'PUT' | 'PATCH';
   readonly path: string;
-  readonly body: unknown;
+  /** Sent as JSON; none (and no Content-Type) when absent. */
+  readonly body?: unknown;
+  /** Query parameters, as the route's query DTO validated them; absent ones are left out. */
+  readonly query?: Readonly<Record<string, string | number | boolean | undefined>>;
+}
+
+/** `?a=1&b=2` of the parameters that are set, or '' when none is. */
+function queryString(query: UpstreamRequest['query']): string {
+  if (query === undefined) return '';
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(query)) {
+    if (value !== undefined) search.append(name, String(value));
+  }
+  const text = search.toString();
+  return text === '' ? '' : `?${text}`;
 }
 
 export interface UpstreamCallContext {
@@ -214,7 +228,8 @@ export class UpstreamClient implements OnApplicationShutdown {
   }
 
   async request(call: UpstreamRequest, context: UpstreamCallContext): Promise<UpstreamReply> {
-    const data = JSON.stringify(call.body);
+    const data = call.body === undefined ? undefined : JSON.stringify(call.body);
+    const path = call.path + queryString(call.query);
     const sessionToken = this.sessionToken.current();
     if (sessionToken !== this.lastToken) {
       this.previousToken = this.lastToken;
@@ -231,7 +246,7 @@ export class UpstreamClient implements OnApplicationShutdown {
       const span = this.tracing.startClient(context.trace, traced);
       try {
         const reply = await this.breaker.run(() =>
-          this.send(call.method, call.path, data, sessionToken, context, span),
+          this.send(call.method, path, data, sessionToken, context, span),
         );
         span.end(reply.status, undefined);
         return reply;
@@ -271,7 +286,7 @@ export class UpstreamClient implements OnApplicationShutdown {
   private async send(
     method: UpstreamRequest['method'],
     path: string,
-    data: string,
+    data: string | undefined,
     sessionToken: string,
     context: UpstreamCallContext,
     span: ClientTrace,
@@ -300,7 +315,7 @@ export class UpstreamClient implements OnApplicationShutdown {
         headers: {
           Authorization: context.authorization,
           'X-Session-Token': sessionToken,
-          'Content-Type': 'application/json',
+          ...(data !== undefined && { 'Content-Type': 'application/json' }),
           Accept: 'application/json',
           'X-Request-Id': context.requestId,
           traceparent: span.traceparent,

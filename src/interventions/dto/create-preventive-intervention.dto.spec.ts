@@ -1,5 +1,5 @@
 import { ProblemException } from '../../common/problem';
-import { ValidateBodyPipe } from '../../common/validate-body.pipe';
+import { ValidateRequestPipe } from '../../common/validate-request.pipe';
 import { CreatePreventiveInterventionDto } from './create-preventive-intervention.dto';
 
 type Body = Record<string, unknown>;
@@ -15,7 +15,7 @@ const VENDOR_EXAMPLE: Readonly<Body> = {
 const FIELDS = ['scheduledStart', 'scheduledEnd', 'creationStatus', 'routineId'] as const;
 
 function validate(body: unknown): unknown {
-  return new ValidateBodyPipe().transform(body, {
+  return new ValidateRequestPipe().transform(body, {
     type: 'body',
     metatype: CreatePreventiveInterventionDto,
   });
@@ -59,7 +59,7 @@ const without = (field: string): Body => {
   return body;
 };
 
-describe('CreatePreventiveInterventionDto through ValidateBodyPipe', () => {
+describe('CreatePreventiveInterventionDto through ValidateRequestPipe', () => {
   describe('accepts', () => {
     it.each<[string, Body]>([
       ['the vendor example', { ...VENDOR_EXAMPLE }],
@@ -262,7 +262,7 @@ describe('CreatePreventiveInterventionDto through ValidateBodyPipe', () => {
   });
 
   it('leaves non-body arguments alone', () => {
-    const pipe = new ValidateBodyPipe();
+    const pipe = new ValidateRequestPipe();
     expect(pipe.transform('x', { type: 'query', metatype: CreatePreventiveInterventionDto })).toBe(
       'x',
     );

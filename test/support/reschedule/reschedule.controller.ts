@@ -12,6 +12,8 @@ export class RescheduleController {
     method: 'PATCH',
     path: '/interventions/v2/rs/preventive/routine/:id',
     operationId: 'reschedulePreventiveIntervention',
+    // A retried move must not move twice: Idempotency-Key is for POSTs only unless a route asks.
+    idempotent: true,
     summary: 'Reschedule preventive intervention',
     description: 'Moves the start, the end or both of a scheduled preventive intervention.',
     body: { type: RescheduleInterventionDto, description: 'The new start and/or end.' },

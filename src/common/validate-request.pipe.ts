@@ -17,14 +17,16 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * Validates request bodies against their DTO class. Stricter than Nest's ValidationPipe on purpose:
- * no implicit conversion ("1" is not 1), unknown properties are an error rather than dropped,
- * and the body must be a JSON object.
+ * Validates request bodies and query strings against their DTO class. Stricter than Nest's
+ * ValidationPipe on purpose: no implicit conversion ("1" is not 1: a query DTO's fields are the
+ * strings they were sent as), unknown properties are an error rather than dropped, and a body must
+ * be a JSON object.
  */
 @Injectable()
-export class ValidateBodyPipe implements PipeTransform {
+export class ValidateRequestPipe implements PipeTransform {
   transform(value: unknown, { type, metatype }: ArgumentMetadata): unknown {
-    if (type !== 'body' || !metatype) return value;
+    if ((type !== 'body' && type !== 'query') || !metatype) return value;
+    const part = type === 'body' ? 'request body' : 'query string';
     // Fastify only leaves the body undefined when there was none and no Content-Type to parse it by.
     if (value === undefined) {
       throw new ProblemException(
@@ -41,7 +43,7 @@ export class ValidateBodyPipe implements PipeTransform {
       (key) => RESERVED_KEYS.has(key) || key in Object.prototype,
     );
     if (reserved.length > 0) {
-      throw new ProblemException('validation-failed', 'The request body is invalid.', {
+      throw new ProblemException('validation-failed', `The ${part} is invalid.`, {
         errors: reserved.map((field) => ({ field, message: `property ${field} should not exist` })),
       });
     }
@@ -56,7 +58,7 @@ export class ValidateBodyPipe implements PipeTransform {
       validationError: { target: false, value: false },
     });
     if (errors.length > 0) {
-      throw new ProblemException('validation-failed', 'The request body is invalid.', {
+      throw new ProblemException('validation-failed', `The ${part} is invalid.`, {
         errors: toFieldErrors(errors),
       });
     }
