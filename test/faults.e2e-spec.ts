@@ -167,31 +167,23 @@ describe('upstream faults', () => {
     502,
   );
 
-  it('unsolicited 100 Continue heads (whole or split) before the 201: the 201, sent once each', async () => {
+  // RFC 9110 §15.2 asks a client to skip an unexpected 1xx; undici refuses a 100 it did not ask
+  // for, and the BFF no longer patches its socket to hide it. The create may have been made, so
+  // the answer is the 502 of an unknown outcome, and the call is not repeated.
+  it('an unsolicited 100 Continue before the 201: 502, sent once', async () => {
     const created = '{"data":{"id":7}}';
-    const final =
-      'HTTP/1.1 201 Created\r\nContent-Type: APPLICATION/JSON;charset="UTF-8"\r\n' +
-      `Content-Length: ${created.length}\r\n\r\n${created}`;
-    const timers: NodeJS.Timeout[] = [];
-    const upstream = await new RawUpstream((socket) => {
-      if (upstream.hits === 1) return void socket.write(`HTTP/1.1 100 Continue\r\n\r\n${final}`);
-      // The second request on the same connection: a 100 cut in two, then the 201 a little later.
-      socket.write('HTTP/1.1 10');
-      timers.push(setTimeout(() => socket.write('0 Continue\r\nX-A: b\r\n\r\n'), 20));
-      timers.push(setTimeout(() => socket.write(final), 40));
-    }).start();
+    const upstream = await new RawUpstream((socket) =>
+      socket.write(
+        'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Type: application/json\r\n' +
+          `Content-Length: ${created.length}\r\n\r\n${created}`,
+      ),
+    ).start();
     try {
-      await withBff(upstream.url, async (bff) => {
-        for (let i = 0; i < 2; i += 1) {
-          const res = await create(bff);
-          expect(res.status).toBe(201);
-          expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
-          expect(res.text).toBe(created);
-        }
-      });
-      expect(upstream.hits).toBe(2);
+      const res = await withBff(upstream.url, create);
+      expect(res.status).toBe(502);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(upstream.hits).toBe(1);
     } finally {
-      timers.forEach(clearTimeout);
       await upstream.stop();
     }
   });

@@ -1,6 +1,5 @@
-import type { Socket } from 'node:net';
 import type { AxiosAdapter, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
-import { buildConnector, Dispatcher } from 'undici';
+import { Dispatcher } from 'undici';
 
 export class ResponseTooLargeError extends Error {
   readonly code = 'ERR_RESPONSE_TOO_LARGE';
@@ -92,52 +91,4 @@ export function undiciAdapter(dispatcher: Dispatcher): AxiosAdapter {
         },
       );
     });
-}
-
-const CONTINUE = /^HTTP\/1\.[01] 100[ \r]/;
-const CONTINUE_PREFIXES = ['HTTP/1.1 100 ', 'HTTP/1.0 100 '];
-
-/**
- * undici fails a request on a `100 Continue` it did not ask for (it never sends `Expect`), though
- * RFC 9110 §15.2 says a client must parse and ignore an unexpected 1xx: an upstream that sends one
- * before its 201 would turn a created record into a 502. So the 100 heads at the start of each
- * answer are cut from what undici's parser reads (it reads with `socket.read()`); other 1xx reach
- * the adapter, which skips them. undici writes one request at a time on a connection, so an
- * answer starts after each write.
- */
-export function ignoreUnsolicitedContinue<T extends Socket>(socket: T): T {
-  const read = socket.read.bind(socket);
-  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
-  let head: Buffer | undefined; // the start of an answer, until it is known not to be a 100
-  socket.write = ((...args: unknown[]) => {
-    head = Buffer.alloc(0);
-    return write(...args);
-  }) as T['write'];
-  socket.read = (size?: number) => {
-    const chunk = read(size) as Buffer | null;
-    if (head === undefined || chunk === null) return chunk;
-    head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
-    for (;;) {
-      const start = head.subarray(0, CONTINUE_PREFIXES[0].length).toString('latin1');
-      if (!CONTINUE.test(start)) {
-        if (CONTINUE_PREFIXES.some((prefix) => prefix.startsWith(start))) return null; // too short yet
-        const answer = head;
-        head = undefined;
-        return answer;
-      }
-      const end = head.indexOf('\r\n\r\n');
-      if (end < 0) return null; // the rest of the 100 head is still on its way
-      head = head.subarray(end + 4);
-    }
-  };
-  return socket;
-}
-
-/** undici's own connector (same defaults), each connection through ignoreUnsolicitedContinue. */
-export function continueTolerantConnector(): buildConnector.connector {
-  const connect = buildConnector({});
-  return (options, callback) =>
-    connect(options, (error, socket) =>
-      error ? callback(error, null) : callback(null, ignoreUnsolicitedContinue(socket as Socket)),
-    );
 }

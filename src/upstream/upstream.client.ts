@@ -7,7 +7,7 @@ import { Agent } from 'undici';
 import { APP_CONFIG, AppConfigShape } from '../config/app.config';
 import { InjectRootLogger } from '../observability/root-logger';
 import { SessionTokenService } from './session-token.service';
-import { continueTolerantConnector, undiciAdapter } from './undici.adapter';
+import { undiciAdapter } from './undici.adapter';
 import type { UpstreamCallRecord } from '../observability/access-log';
 import { MetricsService } from '../observability/metrics.service';
 import { ClientTrace, RequestTrace, Tracing } from '../observability/tracing';
@@ -209,7 +209,6 @@ export class UpstreamClient implements OnApplicationShutdown {
       connections: upstream.maxConcurrency,
       keepAliveTimeout: 4_000,
       allowH2: false,
-      connect: continueTolerantConnector(),
     });
     // Set once on the instance this client owns (see UpstreamModule), not merged per request. It
     // has no transforms: bodies pass as the strings they are, and axios skips a header pass each way.
