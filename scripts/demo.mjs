@@ -135,8 +135,6 @@ function startBff() {
     UPSTREAM_SESSION_TOKEN: 'demo-session-token',
     NODE_ENV: 'development',
     PORT: bffPort,
-    // The document's server, where Swagger UI sends Try it out: this BFF.
-    PUBLIC_BASE_URL: process.env.PUBLIC_BASE_URL ?? `http://localhost:${bffPort}`,
   };
   delete env.UPSTREAM_SESSION_TOKEN_FILE; // exactly one token source is allowed
   const bff = spawn(process.execPath, [bffMain], {

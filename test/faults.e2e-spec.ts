@@ -188,6 +188,23 @@ describe('upstream faults', () => {
     }
   });
 
+  it("relays a vendor JSON type as the document's application/json; charset=utf-8", async () => {
+    const upstream = await new UpstreamStub().start();
+    upstream.reset((_r, res) =>
+      res
+        .writeHead(201, { 'Content-Type': 'application/vnd.vendor+json' })
+        .end('{"data":{"id":7}}'),
+    );
+    try {
+      const res = await withBff(upstream.url, create);
+      expect(res.status).toBe(201);
+      expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(res.text).toBe('{"data":{"id":7}}');
+    } finally {
+      await upstream.stop();
+    }
+  });
+
   it('relays back-off headers of at most 256 bytes and drops longer ones', async () => {
     const upstream = await new UpstreamStub().start();
     upstream.reset((_r, res) =>

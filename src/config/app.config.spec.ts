@@ -56,7 +56,7 @@ describe('loadAppConfig', () => {
     const config = loadAppConfig(MINIMAL);
     expect(config.port).toBe(3000);
     expect(config.host).toBe('0.0.0.0');
-    expect(config.publicBaseUrl).toBe('http://localhost:3000');
+    expect(config.publicBaseUrl).toBeUndefined();
     expect(config.upstream).toMatchObject({
       baseUrl: 'https://z52mnqg347.execute-api.eu-west-3.amazonaws.com/main',
       timeoutMs: 10000,

@@ -123,9 +123,10 @@ export class EnvironmentVariables {
   })
   readonly CORS_ORIGINS: string = '';
 
-  /** Where frontends reach the BFF: the API document's server. The default fits `npm run demo`. */
+  /** Where frontends reach the BFF: the API document's server. Unset: the page's own origin. */
+  @IsOptional()
   @HttpUrlVariable()
-  readonly PUBLIC_BASE_URL: string = 'http://localhost:3000';
+  readonly PUBLIC_BASE_URL?: string;
 
   @IntegerVariable(0, 1_000_000)
   readonly RATE_LIMIT_PER_MINUTE: number = 120;
@@ -276,8 +277,8 @@ export interface AppConfig {
   readonly logLevel: string;
   readonly docsEnabled: boolean;
   readonly corsOrigins: readonly string[];
-  /** The API document's server URL, without a trailing slash. */
-  readonly publicBaseUrl: string;
+  /** The API document's server URL, without a trailing slash; unset, a relative one. */
+  readonly publicBaseUrl: string | undefined;
   /** Requests per caller per minute; 0 turns rate limiting off. */
   readonly rateLimitPerMinute: number;
   /** Fastify's `trustProxy`: false = the socket's address is the client's. */
@@ -483,7 +484,7 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
     logLevel: env.LOG_LEVEL,
     docsEnabled: env.DOCS_ENABLED,
     corsOrigins: env.CORS_ORIGINS.split(',').filter((origin) => origin !== ''),
-    publicBaseUrl: env.PUBLIC_BASE_URL.replace(/\/+$/, ''),
+    publicBaseUrl: env.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     trustProxy: trustProxyOf(env.TRUST_PROXY),
     managementPort: env.MANAGEMENT_PORT,

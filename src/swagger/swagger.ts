@@ -133,9 +133,12 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     .build();
   config.servers = [
     {
-      url: publicBaseUrl,
+      // Relative by default: Swagger UI and other clients resolve it against the document's own
+      // address, so "Try it out" reaches the BFF on whatever host and port served the page.
+      url: publicBaseUrl ?? '/',
       description:
-        'The BFF at `PUBLIC_BASE_URL`; by default the local demo (`npm run demo`, docker-compose).',
+        'The BFF at `PUBLIC_BASE_URL`; when that is unset, the BFF that served this document, in ' +
+        'whichever environment (local, staging, production) it runs.',
       // For internal web frontends, not the public (OWASP API9: declare each server's audience).
       'x-internal': true,
     } as ServerObject,

@@ -78,15 +78,18 @@ function backOffHeaders(headers: AxiosResponse['headers']): Record<string, strin
   return kept;
 }
 
+/** What every relayed JSON answer is, as the API document says, whatever JSON type the upstream named. */
+const RELAYED_JSON_TYPE = 'application/json; charset=utf-8';
+
 /**
- * The body was decoded as UTF-8 (JSON's only encoding, RFC 8259), so the relayed type says so: the
- * upstream's media type with `charset=utf-8`, or undefined for a type that declares another charset.
+ * The body was decoded as UTF-8 (JSON's only encoding, RFC 8259): a JSON type (`+json` ones
+ * included) is relayed as RELAYED_JSON_TYPE, and one declaring another charset is undefined.
  */
 function relayedJsonType(contentType: string): string | undefined {
   if (!JSON_CONTENT_TYPE.test(contentType)) return undefined;
   const charset = CHARSET.exec(contentType)?.[1].toLowerCase();
   if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') return undefined;
-  return `${contentType.split(';')[0].trim().toLowerCase()}; charset=utf-8`;
+  return RELAYED_JSON_TYPE;
 }
 
 const NOT_JSON = Symbol('not JSON');

@@ -130,14 +130,9 @@ export function usePrismAndBff(env: Record<string, string> = {}): {
   const running = {} as { prism: RunningPrism; bff: RunningBff };
   beforeAll(async () => {
     running.prism = await startPrism();
-    // Swagger UI sends Try it out to the document's server, so it must be this BFF.
-    const port = await freePort();
-    running.bff = await startBff({
-      UPSTREAM_BASE_URL: running.prism.url,
-      PORT: String(port),
-      PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
-      ...env,
-    });
+    // Any free port and no PUBLIC_BASE_URL: the document's relative server sends Swagger UI's
+    // Try it out back to the origin the page came from.
+    running.bff = await startBff({ UPSTREAM_BASE_URL: running.prism.url, ...env });
   });
   afterAll(async () => {
     await running.bff?.close();
