@@ -13,6 +13,7 @@ import request from 'supertest';
 import { ShutdownState } from '../src/health/shutdown-state';
 import { SessionTokenService } from '../src/upstream/session-token.service';
 import { CALLER_TOKEN, ROUTE, RunningBff, startBff, VALID_BODY } from './support/bff';
+import { startBuiltBff } from './support/built-bff';
 import { LogCapture } from './support/log-capture';
 import { UpstreamStub } from './support/upstream-stub';
 
@@ -23,8 +24,8 @@ beforeAll(async () => {
 afterAll(() => upstream.stop());
 beforeEach(() => upstream.reset());
 
-const create = (bff: RunningBff) =>
-  request(bff.url).post(ROUTE).set('Authorization', `Bearer ${CALLER_TOKEN}`).send(VALID_BODY);
+const create = ({ url }: { url: string }) =>
+  request(url).post(ROUTE).set('Authorization', `Bearer ${CALLER_TOKEN}`).send(VALID_BODY);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -72,6 +73,32 @@ describe('logs and request correlation', () => {
     const [line] = logs.accessLines().filter((entry) => entry.requestId === 'trace-401');
     expect(line).toMatchObject({ status: 401, route: ROUTE });
     expect(line.upstream).toBeUndefined();
+  });
+});
+
+describe('access lines of the built BFF on stdout', () => {
+  it('5 requests to a quiet service: their 5 lines within 1.5 s, then the rest at SIGTERM', async () => {
+    const bff = await startBuiltBff({ UPSTREAM_BASE_URL: upstream.url, LOG_LEVEL: 'info' });
+    const linesOf = (id: string) =>
+      bff
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('"request completed"') && line.includes(id));
+    try {
+      for (let i = 0; i < 5; i += 1) {
+        const res = await create(bff).set('X-Request-Id', `quiet-${i}`);
+        expect(res.status).toBe(201);
+      }
+      await sleep(1_500);
+      expect(linesOf('"quiet-')).toHaveLength(5);
+      const last = await create(bff).set('X-Request-Id', 'at-exit');
+      expect(last.status).toBe(201);
+      bff.child.kill('SIGTERM');
+      expect(await bff.exited).toBe(0);
+      expect(linesOf('"at-exit"')).toHaveLength(1);
+    } finally {
+      bff.kill();
+    }
   });
 });
 
