@@ -21,14 +21,17 @@ function measure(name, fn) {
   console.log(`${name.padEnd(58)} ${us.toFixed(2)} µs`);
 }
 
-const tracing = new Tracing({
-  tracesUrl: undefined,
-  protocol: 'http/json',
-  sampler: 'parentbased_always_on',
-  samplerRatio: 1,
-  serviceName: 'micro',
-  resourceAttributes: '',
-});
+const tracing = new Tracing(
+  {
+    tracesUrl: undefined,
+    protocol: 'http/json',
+    sampler: 'parentbased_always_on',
+    samplerRatio: 1,
+    serviceName: 'micro',
+    resourceAttributes: '',
+  },
+  require('pino')({ enabled: false }),
+);
 const call = {
   method: 'POST',
   server: new URL('http://127.0.0.1:4010'),

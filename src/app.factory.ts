@@ -59,7 +59,7 @@ export async function createApp(
   options: CreateAppOptions = {},
 ): Promise<NestFastifyApplication> {
   const logger = createLogger(config, options.logDestination);
-  const tracing = new Tracing(config.tracing);
+  const tracing = new Tracing(config.tracing, logger);
   const fastifyOptions: FastifyServerOptions<Server> & { http: ServerOptions } = {
     loggerInstance: logger,
     // Where Fastify makes each request's logger: the trace starts here, so that every line of the

@@ -40,6 +40,8 @@ const post = (
     .set(headers)
     .send(body);
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 function sentTraceparent(index = 0): RegExpExecArray {
   const header = String(upstream.requests[index].headers.traceparent);
   const match = TRACEPARENT.exec(header);
@@ -202,6 +204,40 @@ describe('spans exported to an OTLP/HTTP endpoint', () => {
     expect(exported.length).toBeGreaterThan(0);
     for (const secret of [SESSION_TOKEN, CALLER_TOKEN, VALID_BODY.scheduledStart]) {
       expect(exported).not.toContain(secret);
+    }
+  });
+});
+
+describe('an OTLP endpoint that is down', () => {
+  it('one warning line per minute at most, and a counter of the failed exports', async () => {
+    const bff = await startBuiltBff({
+      UPSTREAM_BASE_URL: upstream.url,
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await freePort()}`,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    });
+    const failures = async () => {
+      const metrics = (await request(bff.url).get('/metrics')).text;
+      return Number(/^otel_span_export_failures_total (\d+)$/m.exec(metrics)?.[1]);
+    };
+    const failed = async (count: number) => {
+      // The exporter retries a refused export with back-off before it gives up on the batch.
+      for (let i = 0; i < 300 && (await failures()) < count; i += 1) await sleep(100);
+      return failures();
+    };
+    try {
+      // Each batch is exported about a second after its spans end: two batches, two failures.
+      expect((await post(bff)).status).toBe(201);
+      expect(await failed(1)).toBe(1);
+      expect((await post(bff)).status).toBe(201);
+      expect(await failed(2)).toBe(2);
+      const warnings = bff
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('exporting spans to the OTLP endpoint failed'));
+      expect(warnings).toHaveLength(1);
+      expect(JSON.parse(warnings[0])).toMatchObject({ level: 'warn', failures: 1 });
+    } finally {
+      bff.kill();
     }
   });
 });

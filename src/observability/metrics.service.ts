@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { DurationHistogram } from './duration-histogram';
+import { Tracing } from './tracing';
 
 export type BreakerState = 'closed' | 'half_open' | 'open';
 /** Seconds, 1 ms to 10 s (the upstream deadline's default); shared so request and upstream times line up. */
@@ -80,7 +81,19 @@ export class MetricsService {
     'Records the in-process idempotency store dropped before their TTL to stay within its bounds.',
   );
 
-  constructor() {
+  private spanExportFailuresSeen = 0;
+
+  private readonly spanExportFailures: Counter = new Counter({
+    name: 'otel_span_export_failures_total',
+    help: 'Span exports to the OTLP endpoint that failed (their spans are lost).',
+    registers: [this.registry],
+    collect: () => {
+      this.spanExportFailures.inc(this.tracing.exportFailures - this.spanExportFailuresSeen);
+      this.spanExportFailuresSeen = this.tracing.exportFailures;
+    },
+  });
+
+  constructor(private readonly tracing: Tracing) {
     collectDefaultMetrics({ register: this.registry });
   }
 

@@ -9,7 +9,13 @@ import {
   TraceFlags,
   Tracer,
 } from '@opentelemetry/api';
-import { parseKeyPairsIntoRecord, parseTraceParent, TraceState } from '@opentelemetry/core';
+import {
+  ExportResult,
+  ExportResultCode,
+  parseKeyPairsIntoRecord,
+  parseTraceParent,
+  TraceState,
+} from '@opentelemetry/core';
 import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as ProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -19,10 +25,13 @@ import {
   BatchSpanProcessor,
   ParentBasedSampler,
   RandomIdGenerator,
+  ReadableSpan,
   Sampler,
+  SpanExporter,
   TraceIdRatioBasedSampler,
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
+import type { Logger } from 'pino';
 import type { AppConfig } from '../config/app.config';
 
 /** The trace context of one request: what its log lines, problems and upstream calls carry. */
@@ -78,6 +87,36 @@ function sampler(tracing: AppConfig['tracing']): Sampler {
   }
 }
 
+/** At most one warning line per this many milliseconds about failed span exports. */
+const EXPORT_WARNING_INTERVAL_MS = 60_000;
+
+/**
+ * An exporter that tells `failed` about every export that did not succeed: the SDK only reports
+ * them to its diagnostic logger, which is silent by default, so a collector that is down or
+ * refuses our spans would go unnoticed.
+ */
+class ReportingExporter implements SpanExporter {
+  constructor(
+    private readonly exporter: SpanExporter,
+    private readonly failed: (error: Error | undefined) => void,
+  ) {}
+
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    this.exporter.export(spans, (result) => {
+      if (result.code !== ExportResultCode.SUCCESS) this.failed(result.error);
+      done(result);
+    });
+  }
+
+  shutdown(): Promise<void> {
+    return this.exporter.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.exporter.forceFlush?.() ?? Promise.resolve();
+  }
+}
+
 /**
  * W3C Trace Context always (a few string operations per request), spans only when an OTLP
  * endpoint is configured. Spans are made by hand around the request and each upstream attempt:
@@ -87,8 +126,14 @@ function sampler(tracing: AppConfig['tracing']): Sampler {
 export class Tracing {
   private readonly provider?: TracerProvider;
   private readonly tracer?: Tracer;
+  /** Span exports that failed since start (the `otel_span_export_failures_total` counter). */
+  exportFailures = 0;
+  private lastWarning = -Infinity;
 
-  constructor(config: AppConfig['tracing']) {
+  constructor(
+    config: AppConfig['tracing'],
+    private readonly logger: Logger,
+  ) {
     if (config.tracesUrl === undefined) return;
     const Exporter = config.protocol === 'http/json' ? JsonExporter : ProtobufExporter;
     this.provider = new TracerProvider({
@@ -99,7 +144,9 @@ export class Tracing {
       }),
       spanProcessors: [
         new BatchSpanProcessor({
-          exporter: new Exporter({ url: config.tracesUrl }),
+          exporter: new ReportingExporter(new Exporter({ url: config.tracesUrl }), (error) =>
+            this.exportFailed(error),
+          ),
           scheduledDelayMillis: 1_000,
         }),
       ],
@@ -107,8 +154,16 @@ export class Tracing {
     this.tracer = this.provider.getTracer('interventions-bff');
   }
 
-  get exporting(): boolean {
-    return this.tracer !== undefined;
+  private exportFailed(error: Error | undefined): void {
+    this.exportFailures += 1;
+    const now = performance.now();
+    if (now - this.lastWarning < EXPORT_WARNING_INTERVAL_MS) return;
+    this.lastWarning = now;
+    // The message only: an exporter error may carry the request it made, headers included.
+    this.logger.warn(
+      { failures: this.exportFailures, error: error?.message?.slice(0, 200) },
+      'exporting spans to the OTLP endpoint failed; spans are being lost (next warning in 60 s at most)',
+    );
   }
 
   /**
