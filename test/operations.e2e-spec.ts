@@ -110,7 +110,6 @@ describe('health', () => {
       const ready = await request(bff.url).get('/health/ready');
       expect(ready.status).toBe(200);
       expect(Object.keys(ready.body.details)).toEqual([
-        'config',
         'shutdown',
         'sessionToken',
         'upstreamCircuit',

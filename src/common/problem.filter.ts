@@ -12,7 +12,6 @@ const KIND_BY_STATUS: Readonly<Record<number, ProblemKind>> = Object.fromEntries
       'unauthorized',
       'forbidden',
       'not-found',
-      'method-not-allowed',
       'request-timeout',
       'payload-too-large',
       'unsupported-media-type',

@@ -182,6 +182,11 @@ describe('loadAppConfig', () => {
     });
   });
 
+  it('names a missing UPSTREAM_BASE_URL as required, once', () => {
+    const withoutBase: Env = { ...MINIMAL, UPSTREAM_BASE_URL: undefined };
+    expect(configError(withoutBase).problems).toEqual(['UPSTREAM_BASE_URL is required']);
+  });
+
   describe('token from a file', () => {
     it('uses the file as the token source and readTokenFile trims the trailing newline', () => {
       const config = loadAppConfig({

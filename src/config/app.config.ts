@@ -4,6 +4,7 @@ import { applyDecorators } from '@nestjs/common';
 import { registerAs } from '@nestjs/config';
 import { Expose, plainToInstance, Transform, Type } from 'class-transformer';
 import {
+  IsDefined,
   IsIn,
   IsInt,
   IsNotEmpty,
@@ -69,6 +70,7 @@ const SAMPLERS = [
 
 /** The environment this service reads, one property per variable; anything else is ignored. */
 export class EnvironmentVariables {
+  @IsDefined({ message: '$property is required' })
   @HttpUrlVariable()
   readonly UPSTREAM_BASE_URL!: string;
 
@@ -457,7 +459,10 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
     excludeExtraneousValues: true,
     exposeDefaultValues: true,
   });
-  const problems = validateSync(env).flatMap((error) => Object.values(error.constraints ?? {}));
+  // A missing variable is said to be missing, not also to be of the wrong form.
+  const problems = validateSync(env).flatMap(({ constraints = {} }) =>
+    constraints.isDefined !== undefined ? [constraints.isDefined] : Object.values(constraints),
+  );
   problems.push(...tokenSourceProblems(env));
   if (env.IDEMPOTENCY_REQUIRE_DURABLE === true && env.REDIS_URL === undefined) {
     problems.push(

@@ -1,6 +1,15 @@
-import { Controller, Get, Inject, Res, ServiceUnavailableException } from '@nestjs/common';
+import {
+  ArgumentsHost,
+  Catch,
+  Controller,
+  ExceptionFilter,
+  Get,
+  Inject,
+  ServiceUnavailableException,
+  UseFilters,
+} from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
-import { HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
+import { HealthCheckResult, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import type { FastifyReply } from 'fastify';
 import { JwtVerifier } from '../protection/jwt-verifier';
 import { SessionTokenService } from '../upstream/session-token.service';
@@ -12,7 +21,19 @@ import { RedisDurability } from '../redis/redis-durability';
 import { ConfigService } from '@nestjs/config';
 import { APP_CONFIG, AppConfigShape } from '../config/app.config';
 
+/**
+ * Terminus reports a failing check as a ServiceUnavailableException holding the health report:
+ * probes and operators get that report with its 503, not the problem+json of the API's errors.
+ */
+@Catch(ServiceUnavailableException)
+class HealthReportFilter implements ExceptionFilter<ServiceUnavailableException> {
+  catch(exception: ServiceUnavailableException, host: ArgumentsHost): void {
+    void host.switchToHttp().getResponse<FastifyReply>().status(503).send(exception.getResponse());
+  }
+}
+
 @ApiExcludeController()
+@UseFilters(HealthReportFilter)
 @Controller('health')
 export class HealthController {
   private readonly requireDurable: boolean;
@@ -39,36 +60,28 @@ export class HealthController {
 
   /** Whether this replica can serve the route now; 503 lists the failing checks. */
   @Get('ready')
-  async ready(@Res() reply: FastifyReply): Promise<void> {
-    try {
-      await reply.send(
-        await this.health.check([
-          () => this.indicator.check('config').up(),
-          () => {
-            const shutdown = this.indicator.check('shutdown');
-            return this.shutdown.draining ? shutdown.down({ message: 'draining' }) : shutdown.up();
-          },
-          () => {
-            const token = this.indicator.check('sessionToken');
-            const status = this.sessionToken.status();
-            return status.expired
-              ? token.down({ ...status, message: 'upstream session token expired' })
-              : token.up({ ...status });
-          },
-          () => {
-            const circuit = this.indicator.check('upstreamCircuit');
-            return this.breaker.isOpen
-              ? circuit.down({ state: 'open' })
-              : circuit.up({ state: 'closed' });
-          },
-          ...(this.redis ? [() => this.redisCheck(this.redis as Redis)] : []),
-          ...(this.verifier.enabled ? [() => this.jwksCheck()] : []),
-        ]),
-      );
-    } catch (error) {
-      if (!(error instanceof ServiceUnavailableException)) throw error;
-      await reply.status(503).send(error.getResponse());
-    }
+  ready(): Promise<HealthCheckResult> {
+    return this.health.check([
+      () => {
+        const shutdown = this.indicator.check('shutdown');
+        return this.shutdown.draining ? shutdown.down({ message: 'draining' }) : shutdown.up();
+      },
+      () => {
+        const token = this.indicator.check('sessionToken');
+        const status = this.sessionToken.status();
+        return status.expired
+          ? token.down({ ...status, message: 'upstream session token expired' })
+          : token.up({ ...status });
+      },
+      () => {
+        const circuit = this.indicator.check('upstreamCircuit');
+        return this.breaker.isOpen
+          ? circuit.down({ state: 'open' })
+          : circuit.up({ state: 'closed' });
+      },
+      ...(this.redis ? [() => this.redisCheck(this.redis as Redis)] : []),
+      ...(this.verifier.enabled ? [() => this.jwksCheck()] : []),
+    ]);
   }
 
   /** Down while callers' tokens cannot be verified (the route answers 503 meanwhile). */
