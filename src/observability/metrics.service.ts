@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import { DurationHistogram } from './duration-histogram';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Tracing } from './tracing';
 
 export type BreakerState = 'closed' | 'half_open' | 'open';
@@ -97,8 +96,14 @@ export class MetricsService {
     collectDefaultMetrics({ register: this.registry });
   }
 
-  private histogram<const L extends readonly string[]>(name: string, help: string, labelNames: L) {
-    return new DurationHistogram(name, help, labelNames, DURATION_BUCKETS, this.registry);
+  private histogram<L extends string>(name: string, help: string, labelNames: readonly L[]) {
+    return new Histogram<L>({
+      name,
+      help,
+      labelNames,
+      buckets: DURATION_BUCKETS,
+      registers: [this.registry],
+    });
   }
 
   private gauge(name: string, help: string): Gauge {
@@ -114,12 +119,12 @@ export class MetricsService {
   }
 
   observeRequest(method: string, route: string, status: number, seconds: number): void {
-    this.requestDuration.series(method, route, String(status)).observe(seconds);
+    this.requestDuration.labels(method, route, String(status)).observe(seconds);
   }
 
   /** Both labels are bounded: operations are the routes' operationIds, outcomes a fixed set. */
   observeUpstream(operation: string, outcome: string, seconds: number): void {
-    this.upstreamDuration.series(operation, outcome).observe(seconds);
+    this.upstreamDuration.labels(operation, outcome).observe(seconds);
   }
 
   setBreakerState(state: BreakerState): void {
