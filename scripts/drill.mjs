@@ -232,6 +232,18 @@ async function startRedis(dir, port) {
   };
 }
 
+/** Resolves once GET /health/ready answers 200 (every check up), polling for up to 20 s. */
+async function waitReady(url) {
+  for (const deadline = Date.now() + 20_000; Date.now() < deadline; await sleep(50)) {
+    const ready = await fetch(`${url}/health/ready`).then(
+      (res) => res.arrayBuffer().then(() => res.status === 200),
+      () => false,
+    );
+    if (ready) return;
+  }
+  throw new Error(`${url} not ready 20 s after Redis came back`);
+}
+
 /** INFO <section> as a map of its fields. */
 async function info(admin, section) {
   const text = await admin.info(section);
@@ -366,11 +378,11 @@ async function main() {
     await stub.stop();
     rmSync(dir, { recursive: true, force: true });
   };
-  const cancelWatchdog = watchdog(300_000, cleanup);
+  const cancelWatchdog = watchdog(600_000, cleanup);
 
-  // Steady keyed traffic: every attempt is kept with the phase it was sent in.
-  const drillStart = performance.now();
-  let phase = 'steady';
+  // Steady keyed traffic: every attempt is kept with when it was sent and answered, and each
+  // event with when it ran, so a failure is put down to the event it overlapped.
+  const now = () => performance.now();
   let nextRoutine = FIRST_KEYED_ROUTINE;
   let running = true;
   const attempts = [];
@@ -382,15 +394,15 @@ async function main() {
         key: randomUUID(),
         routineId: nextRoutine++,
         resolved: false,
-        phases: new Set(),
+        attempts: [],
       };
       keys.push(key);
       const giveUpAt = performance.now() + options['retry-for'] * 1000;
       while (!key.resolved && performance.now() < giveUpAt) {
-        const sentIn = phase;
-        key.phases.add(sentIn);
-        const answer = await post(nginx.url, { token, ...key });
-        attempts.push({ ...answer, phase: sentIn, at: performance.now() - drillStart });
+        const sentAt = now();
+        const answer = { ...(await post(nginx.url, { token, ...key })), sentAt, doneAt: now() };
+        attempts.push(answer);
+        key.attempts.push(answer);
         if (answer.status === 201) key.resolved = true;
         else await sleep(answer.retryAfter ? answer.retryAfter * 1000 : 100);
       }
@@ -401,9 +413,8 @@ async function main() {
   await sleep(2_000);
 
   // 1. Rolling restart, one replica at a time.
-  phase = 'rolling';
   const drainExits = [];
-  const rollingStarted = performance.now();
+  const rollingStarted = now();
   // As the Deployment's strategy does it (maxSurge 1, maxUnavailable 0): the new replica first,
   // in nginx once ready; then the old one out of nginx, the preStop pause, SIGTERM and its drain.
   for (let i = 0; i < replicas.length; i += 1) {
@@ -415,14 +426,13 @@ async function main() {
     const ended = await old.stop();
     if (ended.code !== 0) drainExits.push(ended);
   }
-  const rollingSeconds = (performance.now() - rollingStarted) / 1000;
-  phase = 'steady';
+  const rolling = [rollingStarted, now()];
   await sleep(1_000);
 
   // 2. SIGKILL one replica while it serves.
-  phase = 'kill';
   const victim = replicas.shift();
   const victimAddress = new URL(victim.url).host;
+  const killAt = now();
   victim.child.kill('SIGKILL');
   await victim.exit;
   await route();
@@ -432,15 +442,16 @@ async function main() {
   await sleep(1_000);
 
   // 3. Redis: SIGKILL, then start it again from its AOF.
-  phase = 'redis';
-  const redisDownAt = performance.now();
+  // Keyed requests get 503 until a replica's connection is back: readiness says when.
+  const redisDownAt = now();
   await redis.kill();
   redis = await startRedis(join(dir, 'redis'), redisPort);
-  const redisDownMs = performance.now() - redisDownAt;
-  await sleep(2_000);
+  const redisUpAt = now();
+  await Promise.all(replicas.map((r) => waitReady(r.url)));
+  const redisOutage = [redisDownAt, now()];
+  await sleep(1_000);
 
   // 4. One key, to every replica at once, twice each, bypassing nginx.
-  phase = 'steady';
   const bursts = [];
   for (let b = 0; b < options.bursts; b += 1) {
     const key = { token: 'drill-burst-caller', key: randomUUID(), routineId: nextRoutine++ };
@@ -451,7 +462,6 @@ async function main() {
   }
 
   // 5. One caller past its budget, round robin over every replica through nginx.
-  phase = 'budget';
   const budgetAnswers = [];
   const budgetSend = options.budget * 2;
   await sendAll(
@@ -461,7 +471,6 @@ async function main() {
     20,
   );
   const budgetReplicas = new Set(budgetAnswers.map((a) => a.replica));
-  phase = 'steady';
   await sleep(1_000);
   running = false;
   await Promise.all(callers);
@@ -510,18 +519,31 @@ async function main() {
       .join(', ');
   };
   const failed = (a) => a.status === 0 || a.status >= 500;
-  const rollingFailures = steady.filter((a) => a.phase === 'rolling' && failed(a));
-  const killFailures = steady.filter((a) => a.phase === 'kill' && failed(a));
-  const onVictim = killFailures.filter((a) => a.replica.split(', ').includes(victimAddress));
-  const otherFailures = steady.filter(
-    (a) => failed(a) && !['rolling', 'redis'].includes(a.phase) && !onVictim.includes(a),
+  /** @param {number[]} window [start, end] */
+  const during = (window) => (a) => a.sentAt <= window[1] && a.doneAt >= window[0];
+  const rollingAttempts = steady.filter(during(rolling));
+  const rollingFailures = rollingAttempts.filter(failed);
+  const onVictim = steady.filter(
+    (a) => failed(a) && a.doneAt >= killAt && a.replica.split(', ').includes(victimAddress),
   );
-  const redisPhase = steady.filter((a) => a.phase === 'redis');
+  const redisAttempts = steady.filter(during(redisOutage));
+  const redisExpected = redisAttempts.filter(
+    (a) => a.status === 503 && a.problem === 'idempotency-unavailable',
+  );
+  const otherFailures = steady.filter(
+    (a) =>
+      failed(a) &&
+      !rollingFailures.includes(a) &&
+      !onVictim.includes(a) &&
+      !redisExpected.includes(a),
+  );
   const keyedCreates = [...creates.entries()].filter(([id]) => id >= FIRST_KEYED_ROUTINE);
   const twice = keyedCreates.filter(([, n]) => n > 1);
   const burstTwice = bursts.filter((b) => (creates.get(b.routineId) ?? 0) !== 1);
   const unresolved = keys.filter((k) => !k.resolved);
-  const unresolvedAfterKill = unresolved.filter((k) => k.phases.has('kill'));
+  const unresolvedAfterKill = unresolved.filter((k) =>
+    k.attempts.some((a) => onVictim.includes(a)),
+  );
   const accepted = budgetAnswers.filter((a) => a.status !== 429).length;
   const overshoot = Math.max(0, accepted - options.budget);
   const latencies = steady.map((a) => a.ms).sort((a, b) => a - b);
@@ -546,10 +568,6 @@ async function main() {
       budgetReplicas.size === options.replicas,
       `the budget caller reached ${budgetReplicas.size} replicas`,
     ],
-    [
-      redisPhase.filter(failed).every((a) => a.status === 503),
-      'an answer other than 503 while Redis was down',
-    ],
     [aofEnabled, 'Redis runs without AOF'],
     [drainExits.length === 0, `${drainExits.length} replicas did not exit 0 after SIGTERM`],
   ];
@@ -566,8 +584,8 @@ async function main() {
       ['upstream creates per key (max)', String(Math.max(0, ...keyedCreates.map(([, n]) => n)))],
       ['keys created twice', fmt.int(twice.length)],
       [
-        `rolling restarts (${options.replicas} replicas, ${rollingSeconds.toFixed(1)} s): requests / failed`,
-        `${fmt.int(steady.filter((a) => a.phase === 'rolling').length)} / ${rollingFailures.length}`,
+        `rolling restarts (${options.replicas} replicas, ${((rolling[1] - rolling[0]) / 1000).toFixed(1)} s): requests / failed`,
+        `${fmt.int(rollingAttempts.length)} / ${rollingFailures.length}`,
       ],
       [
         'SIGKILL: failed in flight on the killed replica / failed elsewhere',
@@ -577,7 +595,10 @@ async function main() {
         'SIGKILL: keys never answered 201 (still claimed when their caller gave up)',
         fmt.int(unresolvedAfterKill.length),
       ],
-      [`Redis SIGKILL + AOF restart (down ${fmt.ms(redisDownMs)}): answers`, byStatus(redisPhase)],
+      [
+        `Redis SIGKILL + AOF restart (down ${fmt.ms(redisUpAt - redisDownAt)}, every replica ready again after ${fmt.ms(redisOutage[1] - redisOutage[0])}): answers`,
+        byStatus(redisAttempts),
+      ],
       [
         `same-key bursts (${options.bursts} × ${options.replicas} replicas × 2): creates per key`,
         bursts.map((b) => creates.get(b.routineId) ?? 0).join(', '),
@@ -613,10 +634,10 @@ async function main() {
     ],
   );
   if (failures.length > 0) {
-    const shown = steady.filter((a) => failed(a) && !onVictim.includes(a) && a.phase !== 'redis');
+    const shown = [...rollingFailures, ...otherFailures];
     for (const a of shown.slice(0, 20)) {
       process.stderr.write(
-        `failed: ${a.status} ${a.problem ?? ''} in ${a.phase} at ${(a.at / 1000).toFixed(1)} s, replica ${a.replica || '?'} (killed: ${victimAddress})\n`,
+        `failed: ${a.status} ${a.problem ?? ''} sent ${(a.sentAt / 1000).toFixed(1)} s, answered ${(a.doneAt / 1000).toFixed(1)} s, replica ${a.replica || '?'}; rolling ${rolling.map((t) => (t / 1000).toFixed(1))}, kill ${(killAt / 1000).toFixed(1)} (${victimAddress}), Redis ${redisOutage.map((t) => (t / 1000).toFixed(1))}\n`,
       );
     }
     process.exitCode = 1;
