@@ -176,6 +176,7 @@ ${servers}
       await sleep(200); // the new worker is up well within this
     },
     async stop() {
+      if (child.exitCode !== null) return;
       child.kill('SIGQUIT');
       await new Promise((resolve) =>
         child.exitCode !== null ? resolve() : child.once('exit', resolve),
@@ -225,6 +226,7 @@ async function startRedis(dir, port) {
   });
   return {
     async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGKILL');
       await exited;
@@ -316,6 +318,15 @@ async function redisPerRequest(admin, requests, send) {
   };
 }
 
+/** What the drill started, stopped in reverse order on the way out, however it ends. */
+const started = [];
+async function stopAll() {
+  while (started.length > 0)
+    await started
+      .pop()()
+      .catch(() => undefined);
+}
+
 function quantile(sorted, q) {
   return sorted.length === 0 ? undefined : sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)];
 }
@@ -338,6 +349,7 @@ async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'bff-drill-'));
   mkdirSync(join(dir, 'redis'));
   mkdirSync(join(dir, 'nginx'));
+  started.push(async () => rmSync(dir, { recursive: true, force: true }));
 
   // The upstream: a create per request it receives, counted per routineId (one per key).
   const creates = new Map();
@@ -346,10 +358,13 @@ async function main() {
     creates.set(routineId, (creates.get(routineId) ?? 0) + 1);
     setTimeout(() => answerCreated(res), UPSTREAM_DELAY_MS);
   });
+  started.push(() => stub.stop());
   const redisPort = await freePort();
   let redis = await startRedis(join(dir, 'redis'), redisPort);
+  started.push(() => redis.kill());
   const admin = new Redis({ port: redisPort, host: '127.0.0.1', maxRetriesPerRequest: 20 });
   admin.on('error', () => undefined);
+  started.push(async () => admin.disconnect());
   const replicaEnv = {
     REDIS_URL: `redis://127.0.0.1:${redisPort}`,
     IDEMPOTENCY_REQUIRE_DURABLE: 'true',
@@ -361,24 +376,26 @@ async function main() {
     // shares 127.0.0.1.
     RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '1000000',
   };
-  const startReplica = () => startBff({ upstreamUrl: stub.url, env: replicaEnv });
+  // 60 s to become ready: on a shared 2-core machine a boot has taken over 20 s.
+  const startReplica = async () => {
+    const replica = await startBff({
+      upstreamUrl: stub.url,
+      env: replicaEnv,
+      readyTimeoutMs: 60_000,
+    });
+    started.push(() => replica.stop());
+    return replica;
+  };
   /** @type {Array<Awaited<ReturnType<typeof startReplica>>>} */
   const replicas = [];
   // One at a time: started together on a small machine, they compete for the CPU to boot.
   for (let i = 0; i < options.replicas; i += 1) replicas.push(await startReplica());
   const nginx = await startNginx(join(dir, 'nginx'));
+  started.push(() => nginx.stop());
   const route = () => nginx.route(replicas.map((r) => r.url));
   await route();
 
-  const cleanup = async () => {
-    await Promise.all(replicas.map((r) => r.stop()));
-    await nginx.stop();
-    await redis.kill();
-    admin.disconnect();
-    await stub.stop();
-    rmSync(dir, { recursive: true, force: true });
-  };
-  const cancelWatchdog = watchdog(600_000, cleanup);
+  const cancelWatchdog = watchdog(600_000, stopAll);
 
   // Steady keyed traffic: every attempt is kept with when it was sent and answered, and each
   // event with when it ran, so a failure is put down to the event it overlapped.
@@ -506,7 +523,7 @@ async function main() {
   }
   const aofEnabled = (await info(admin, 'persistence')).aof_enabled === '1';
 
-  await cleanup();
+  await stopAll();
   cancelWatchdog();
 
   // The figures.
@@ -645,8 +662,9 @@ async function main() {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main().catch((error) => {
+  main().catch(async (error) => {
     process.stderr.write(`${error.stack ?? error}\n`);
+    await stopAll();
     process.exit(1);
   });
 }
