@@ -40,8 +40,11 @@ import {
   watchdog,
 } from './load.mjs';
 
-/** The BFF's deadline upstream: an idempotency key in flight stays claimed 2 × this + 5 s. */
-const UPSTREAM_TIMEOUT_MS = 3_000;
+/**
+ * The BFF's deadline upstream (its default): an idempotency key in flight stays claimed 2 × this
+ * + 5 s. A shorter one turned a CPU-starved moment of a shared machine into 504s.
+ */
+const UPSTREAM_TIMEOUT_MS = 10_000;
 /** Time between taking a replica out of nginx and SIGTERM: Kubernetes' preStop sleep. */
 const PRE_STOP_MS = 1_000;
 /** routineIds of keyed requests start here, one per key; unkeyed requests use routineId 1. */
