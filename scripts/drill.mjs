@@ -612,8 +612,8 @@ async function main() {
         `${onVictim.length} / ${otherFailures.length}`,
       ],
       [
-        'SIGKILL: keys never answered 201 (still claimed when their caller gave up)',
-        fmt.int(unresolvedAfterKill.length),
+        'SIGKILL: keys never answered 201 (still claimed when their caller gave up) / of them created upstream',
+        `${fmt.int(unresolvedAfterKill.length)} / ${unresolvedAfterKill.filter((k) => creates.has(k.routineId)).length}`,
       ],
       [
         `Redis SIGKILL + AOF restart (down ${fmt.ms(redisUpAt - redisDownAt)}, every replica ready again after ${fmt.ms(redisOutage[1] - redisOutage[0])}): answers`,
