@@ -146,6 +146,7 @@ export async function startServer({
   nodeArgs = [],
   cpu,
   node = process.execPath,
+  readyTimeoutMs = READY_TIMEOUT_MS,
 }) {
   const port = await freePort();
   const cwd = mkdtempSync(join(tmpdir(), 'bff-load-'));
@@ -188,7 +189,7 @@ export async function startServer({
   };
   void exit.then(() => (server.exited = true));
 
-  const deadline = Date.now() + READY_TIMEOUT_MS;
+  const deadline = Date.now() + readyTimeoutMs;
   while (Date.now() < deadline && !server.exited) {
     try {
       const response = await fetch(`${server.url}/health/ready`);
@@ -203,7 +204,7 @@ export async function startServer({
   const ended = await server.stop();
   const how = exitedEarly
     ? `exited (${ended.signal ?? `exit code ${ended.code}`}) before it was ready`
-    : 'did not become ready within 20 s';
+    : `did not become ready within ${readyTimeoutMs / 1000} s`;
   throw new Error(`${script} ${how}:\n${output.tail.join('\n')}`);
 }
 
@@ -213,6 +214,7 @@ export async function startServer({
  * @property {string[]} [nodeArgs] node options before the script
  * @property {string} [cpu] the CPU list for taskset; unpinned without it
  * @property {string} [node] the node binary; this one by default
+ * @property {number} [readyTimeoutMs] how long it may take to become ready (20 s by default)
  */
 
 /**
@@ -221,7 +223,15 @@ export async function startServer({
  *
  * @param {ServerOptions & { upstreamUrl: string, main?: string }} options
  */
-export function startBff({ upstreamUrl, env = {}, nodeArgs = [], cpu, main = BFF_MAIN, node }) {
+export function startBff({
+  upstreamUrl,
+  env = {},
+  nodeArgs = [],
+  cpu,
+  main = BFF_MAIN,
+  node,
+  readyTimeoutMs,
+}) {
   if (!existsSync(main)) {
     throw new Error(`${main} is missing: run "npm run build" first (npm run test:load does).`);
   }
@@ -230,6 +240,7 @@ export function startBff({ upstreamUrl, env = {}, nodeArgs = [], cpu, main = BFF
     nodeArgs,
     cpu,
     node,
+    readyTimeoutMs,
     env: {
       NODE_ENV: 'production',
       LOG_LEVEL: 'warn',

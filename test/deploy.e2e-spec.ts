@@ -6,15 +6,22 @@
  * missing the compose test FAILS (it is never skipped).
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import Ajv from 'ajv';
+import request from 'supertest';
 import * as YAML from 'yaml';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
+import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { ConfigMap, Secret, Service } from 'kubernetes-models/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { CALLER_TOKEN, ROUTE, startBff, VALID_BODY } from './support/bff';
+import { UpstreamStub } from './support/upstream-stub';
 
 const ROOT = resolve(__dirname, '..');
 const K8S_DIR = join(ROOT, 'deploy', 'k8s');
+const BASE_DIR = join(K8S_DIR, 'base');
 const APP = 'interventions-bff';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -23,26 +30,155 @@ type Obj = Record<string, any>;
 interface Validatable {
   validate(): void;
 }
+const model = (m: unknown) => m as new (data: Obj) => Validatable;
 const MODELS: Record<string, new (data: Obj) => Validatable> = {
-  'apps/v1/Deployment': Deployment as unknown as new (data: Obj) => Validatable,
-  'apps/v1/StatefulSet': StatefulSet as unknown as new (data: Obj) => Validatable,
-  'v1/ConfigMap': ConfigMap as unknown as new (data: Obj) => Validatable,
-  'v1/Secret': Secret as unknown as new (data: Obj) => Validatable,
-  'v1/Service': Service as unknown as new (data: Obj) => Validatable,
-  'policy/v1/PodDisruptionBudget': PodDisruptionBudget as unknown as new (data: Obj) => Validatable,
+  'apps/v1/Deployment': model(Deployment),
+  'apps/v1/StatefulSet': model(StatefulSet),
+  'v1/ConfigMap': model(ConfigMap),
+  'v1/Secret': model(Secret),
+  'v1/Service': model(Service),
+  'policy/v1/PodDisruptionBudget': model(PodDisruptionBudget),
+  'networking.k8s.io/v1/NetworkPolicy': model(NetworkPolicy),
+  'autoscaling/v2/HorizontalPodAutoscaler': model(HorizontalPodAutoscaler),
 };
 
+/**
+ * The fields of KEDA's ScaledObject CRD (keda.sh/v1alpha1, KEDA 2.x `keda.sh_scaledobjects.yaml`)
+ * that overlays/keda uses, with their types. Stricter than the CRD: an unknown field is an error
+ * here, where the API server would prune it silently (a typo would just not apply).
+ */
+const int32 = { type: 'integer', minimum: 0, maximum: 2147483647 };
+const SCALED_OBJECT_SCHEMA = {
+  type: 'object',
+  required: ['apiVersion', 'kind', 'metadata', 'spec'],
+  additionalProperties: false,
+  properties: {
+    apiVersion: { const: 'keda.sh/v1alpha1' },
+    kind: { const: 'ScaledObject' },
+    metadata: {
+      type: 'object',
+      required: ['name'],
+      properties: {
+        name: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
+        labels: { type: 'object', additionalProperties: { type: 'string' } },
+      },
+    },
+    spec: {
+      type: 'object',
+      required: ['scaleTargetRef', 'triggers'],
+      additionalProperties: false,
+      properties: {
+        scaleTargetRef: {
+          type: 'object',
+          required: ['name'],
+          additionalProperties: false,
+          properties: {
+            apiVersion: { type: 'string' },
+            kind: { type: 'string' },
+            name: { type: 'string' },
+            envSourceContainerName: { type: 'string' },
+          },
+        },
+        minReplicaCount: int32,
+        maxReplicaCount: int32,
+        pollingInterval: int32,
+        cooldownPeriod: int32,
+        advanced: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            restoreToOriginalReplicaCount: { type: 'boolean' },
+            horizontalPodAutoscalerConfig: {
+              type: 'object',
+              additionalProperties: false,
+              // behavior: autoscaling/v2's HorizontalPodAutoscalerBehavior, checked with its model.
+              properties: { name: { type: 'string' }, behavior: { type: 'object' } },
+            },
+          },
+        },
+        triggers: {
+          type: 'array',
+          minItems: 1,
+          items: {
+            type: 'object',
+            required: ['type', 'metadata'],
+            additionalProperties: false,
+            properties: {
+              type: { type: 'string' },
+              name: { type: 'string' },
+              metricType: { enum: ['AverageValue', 'Value', 'Utilization'] },
+              useCachedMetrics: { type: 'boolean' },
+              // map[string]string in the CRD: numbers and booleans must be quoted.
+              metadata: { type: 'object', additionalProperties: { type: 'string' } },
+              authenticationRef: {
+                type: 'object',
+                required: ['name'],
+                properties: { name: { type: 'string' }, kind: { type: 'string' } },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+};
+
+/** What a trigger of each type needs (KEDA's scaler docs): the field names the scaler reads. */
+const TRIGGER_METADATA: Record<string, { required: string[]; optional: string[] }> = {
+  prometheus: {
+    required: ['serverAddress', 'query', 'threshold'],
+    optional: ['activationThreshold', 'namespace', 'ignoreNullValues', 'unsafeSsl', 'timeout'],
+  },
+  cpu: { required: ['value'], optional: ['containerName'] },
+};
+
+function validateScaledObject(obj: Obj): void {
+  const validate = new Ajv({ allErrors: true }).compile(SCALED_OBJECT_SCHEMA);
+  // `as unknown`: Ajv's type guard would narrow obj itself to the schema's (empty) type.
+  if (!validate(obj as unknown))
+    throw new Error(`ScaledObject: ${JSON.stringify(validate.errors)}`);
+  const behavior = obj.spec.advanced?.horizontalPodAutoscalerConfig?.behavior;
+  if (behavior) {
+    new MODELS['autoscaling/v2/HorizontalPodAutoscaler']({
+      metadata: { name: 'behavior-check' },
+      spec: { scaleTargetRef: obj.spec.scaleTargetRef, maxReplicas: 1, behavior },
+    }).validate();
+  }
+  for (const trigger of obj.spec.triggers as Obj[]) {
+    const known = TRIGGER_METADATA[trigger.type];
+    if (!known) throw new Error(`no metadata rules for a ${trigger.type} trigger`);
+    const fields = Object.keys(trigger.metadata);
+    const missing = known.required.filter((f) => !fields.includes(f));
+    const unknown = fields.filter((f) => ![...known.required, ...known.optional].includes(f));
+    if (missing.length + unknown.length > 0)
+      throw new Error(`${trigger.type} trigger: missing ${missing}, unknown ${unknown}`);
+  }
+}
+
+function validate(obj: Obj, where: string): void {
+  if (obj.apiVersion === 'keda.sh/v1alpha1') return validateScaledObject(obj);
+  const Model = MODELS[`${obj.apiVersion}/${obj.kind}`];
+  if (!Model) throw new Error(`${where}: no schema for ${obj.apiVersion} ${obj.kind}`);
+  new Model(obj).validate();
+}
+
+function parseFile(path: string): Obj[] {
+  const docs = YAML.parseAllDocuments(readFileSync(path, 'utf8'));
+  for (const doc of docs) {
+    if (doc.errors.length > 0) {
+      throw new Error(`${path}: YAML error: ${doc.errors.map((e) => e.message).join('; ')}`);
+    }
+  }
+  return docs.map((d) => d.toJSON() as Obj).filter((o) => o != null);
+}
+
 function loadManifests(): Map<string, Obj> {
-  const files = readdirSync(K8S_DIR).filter((f) => /\.ya?ml$/.test(f));
+  const files = readdirSync(BASE_DIR).filter(
+    (f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml',
+  );
   const out = new Map<string, Obj>();
   for (const file of files) {
-    const docs = YAML.parseAllDocuments(readFileSync(join(K8S_DIR, file), 'utf8'));
-    for (const doc of docs) {
-      if (doc.errors.length > 0) {
-        throw new Error(`${file}: YAML error: ${doc.errors.map((e) => e.message).join('; ')}`);
-      }
-    }
-    const objects = docs.map((d) => d.toJSON() as Obj).filter((o) => o != null);
+    const objects = parseFile(join(BASE_DIR, file));
     if (objects.length !== 1) {
       throw new Error(`${file}: expected exactly one object, found ${objects.length}`);
     }
@@ -51,18 +187,65 @@ function loadManifests(): Map<string, Obj> {
   return out;
 }
 
+/**
+ * `kubectl kustomize <dir>` for the parts of kustomize these kustomizations use: `resources`
+ * (files, and directories holding a kustomization.yaml) and `patches` of JSON-patch `remove`
+ * operations on one target. Anything else throws, so a kustomization using more cannot pass
+ * unread. (kubectl 1.32 / kustomize 5.5 renders the same objects; kubectl is not needed by npm test.)
+ */
+function kustomize(dir: string): Obj[] {
+  const [kustomization] = parseFile(join(dir, 'kustomization.yaml'));
+  const unsupported = Object.keys(kustomization).filter(
+    (k) => !['apiVersion', 'kind', 'resources', 'patches'].includes(k),
+  );
+  if (unsupported.length > 0)
+    throw new Error(`${dir}: kustomize fields not rendered here: ${unsupported}`);
+  const objects: Obj[] = (kustomization.resources as string[]).flatMap((resource) => {
+    const path = join(dir, resource);
+    return statSync(path).isDirectory() ? kustomize(path) : parseFile(path);
+  });
+  for (const { target, patch } of (kustomization.patches ?? []) as Obj[]) {
+    const matches = objects.filter(
+      (o) =>
+        o.kind === target.kind &&
+        o.metadata.name === target.name &&
+        o.apiVersion === [target.group, target.version].filter(Boolean).join('/'),
+    );
+    if (matches.length !== 1) throw new Error(`${dir}: patch target matches ${matches.length}`);
+    for (const operation of YAML.parse(patch) as Obj[]) {
+      if (operation.op !== 'remove')
+        throw new Error(`${dir}: patch op ${operation.op} not rendered here`);
+      const path = (operation.path as string).split('/').slice(1);
+      const parent = path
+        .slice(0, -1)
+        .reduce((node: Obj | undefined, key) => node?.[key], matches[0]);
+      const last = path[path.length - 1];
+      if (parent === undefined || !(last in parent))
+        throw new Error(`${dir}: nothing at ${operation.path}`);
+      delete parent[last];
+    }
+  }
+  return objects;
+}
+
 function read(rel: string): string {
   return readFileSync(join(ROOT, rel), 'utf8');
 }
 
-describe('deploy/k8s manifests', () => {
+const podLabels = { 'app.kubernetes.io/name': APP, 'app.kubernetes.io/component': 'bff' };
+const redisLabels = {
+  'app.kubernetes.io/name': 'redis',
+  'app.kubernetes.io/component': 'idempotency-store',
+};
+
+describe('deploy/k8s/base manifests', () => {
   const manifests = loadManifests();
   const byKind = (kind: string, name?: string): Obj => {
     const found = [...manifests.values()].filter(
       (o) => o.kind === kind && (name === undefined || o.metadata.name === name),
     );
     if (found.length !== 1)
-      throw new Error(`expected exactly one ${kind} in deploy/k8s, found ${found.length}`);
+      throw new Error(`expected exactly one ${kind} in deploy/k8s/base, found ${found.length}`);
     return found[0];
   };
 
@@ -71,8 +254,10 @@ describe('deploy/k8s manifests', () => {
       [
         'configmap.yaml',
         'deployment.yaml',
+        'networkpolicy.yaml',
         'pdb.yaml',
         'redis.yaml',
+        'redis-networkpolicy.yaml',
         'redis-service.yaml',
         'secret.example.yaml',
         'service.yaml',
@@ -80,11 +265,15 @@ describe('deploy/k8s manifests', () => {
     );
   });
 
+  it('kustomization.yaml lists every manifest but the example Secret', () => {
+    const [kustomization] = parseFile(join(BASE_DIR, 'kustomization.yaml'));
+    expect([...kustomization.resources].sort()).toEqual(
+      [...manifests.keys()].filter((f) => f !== 'secret.example.yaml').sort(),
+    );
+  });
+
   it.each([...manifests.entries()])('%s is valid against the Kubernetes schema', (file, obj) => {
-    const Model = MODELS[`${obj.apiVersion}/${obj.kind}`];
-    if (!Model)
-      throw new Error(`${file}: no kubernetes-models class for ${obj.apiVersion} ${obj.kind}`);
-    expect(() => new Model(obj).validate()).not.toThrow();
+    expect(() => validate(obj, file)).not.toThrow();
   });
 
   describe('Deployment', () => {
@@ -232,6 +421,180 @@ describe('deploy/k8s manifests', () => {
     expect(s.metadata.name).toBe('interventions-bff-upstream-token');
     const value: string = s.stringData?.['session-token'] ?? '';
     expect(value).toMatch(/REPLACE|CHANGE|PLACEHOLDER/i);
+  });
+
+  it('spreads the pods over zones, then nodes, each rollout revision on its own', () => {
+    const pod = byKind('Deployment').spec.template;
+    const spread: Obj[] = pod.spec.topologySpreadConstraints;
+    expect(spread.map((c) => c.topologyKey)).toEqual([
+      'topology.kubernetes.io/zone',
+      'kubernetes.io/hostname',
+    ]);
+    for (const constraint of spread) {
+      expect(constraint.maxSkew).toBe(1);
+      expect(pod.metadata.labels).toMatchObject(constraint.labelSelector.matchLabels);
+      expect(constraint.matchLabelKeys).toEqual(['pod-template-hash']);
+    }
+  });
+
+  describe('NetworkPolicy', () => {
+    const policy = byKind('NetworkPolicy', APP);
+    const container = byKind('Deployment').spec.template.spec.containers[0];
+    const containerPort = (name: string) =>
+      container.ports.find((p: Obj) => p.name === name).containerPort;
+    const portsOf = (rules: Obj[]) =>
+      rules.flatMap((r: Obj) => r.ports.map((p: Obj) => `${p.protocol}/${p.port}`)).sort();
+
+    it('selects the BFF pods and denies what it does not list, both ways', () => {
+      expect(byKind('Deployment').spec.template.metadata.labels).toMatchObject(
+        policy.spec.podSelector.matchLabels,
+      );
+      expect(policy.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    });
+
+    it('lets in only the ingress controller on the API port and Prometheus on the management port', () => {
+      const rules: Obj[] = policy.spec.ingress;
+      expect(rules).toHaveLength(2);
+      const [api, management] = rules;
+      expect(api.ports).toEqual([{ protocol: 'TCP', port: containerPort('http') }]);
+      expect(api.from).toEqual([
+        {
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } },
+          podSelector: { matchLabels: { 'app.kubernetes.io/name': 'ingress-nginx' } },
+        },
+      ]);
+      expect(management.ports).toEqual([{ protocol: 'TCP', port: containerPort('management') }]);
+      expect(management.from[0].podSelector.matchLabels).toEqual({
+        'app.kubernetes.io/name': 'prometheus',
+      });
+      expect(management.from).toHaveLength(1);
+    });
+
+    it('lets out only DNS, the upstream and the OpenID provider (HTTPS), Redis and the OTLP collector', () => {
+      const rules: Obj[] = policy.spec.egress;
+      expect(portsOf(rules)).toEqual([
+        'TCP/4318',
+        'TCP/443',
+        'TCP/443',
+        'TCP/53',
+        'TCP/6379',
+        'UDP/53',
+      ]);
+      for (const rule of rules) expect(rule.to).toHaveLength(1);
+      const to = (port: number) => rules.filter((r) => r.ports.some((p: Obj) => p.port === port));
+      expect(to(53)[0].to[0].podSelector.matchLabels).toEqual({ 'k8s-app': 'kube-dns' });
+      expect(to(443).map((r) => Object.keys(r.to[0]))).toEqual([['ipBlock'], ['ipBlock']]);
+      expect(to(6379)[0].to[0].podSelector.matchLabels).toEqual(redisLabels);
+      expect(byKind('StatefulSet').spec.template.metadata.labels).toMatchObject(redisLabels);
+      const config = byKind('ConfigMap').data;
+      expect(new URL(config.REDIS_URL).port).toBe('6379');
+      expect(new URL(config.UPSTREAM_BASE_URL).protocol).toBe('https:');
+      expect(new URL(config.OTEL_EXPORTER_OTLP_ENDPOINT).port).toBe('4318');
+      expect(to(4318)[0].to[0].namespaceSelector.matchLabels).toEqual({
+        'kubernetes.io/metadata.name': new URL(config.OTEL_EXPORTER_OTLP_ENDPOINT).hostname.split(
+          '.',
+        )[1],
+      });
+    });
+
+    it('Redis takes connections from the BFF pods only, and calls nobody', () => {
+      const redis = byKind('NetworkPolicy', 'redis');
+      expect(redis.spec.podSelector.matchLabels).toEqual(redisLabels);
+      expect(redis.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+      expect(redis.spec.ingress).toEqual([
+        {
+          from: [{ podSelector: { matchLabels: podLabels } }],
+          ports: [{ protocol: 'TCP', port: 6379 }],
+        },
+      ]);
+      expect(redis.spec.egress).toEqual([]);
+    });
+  });
+});
+
+describe.each(['keda', 'hpa'])('deploy/k8s/overlays/%s', (overlay) => {
+  const objects = kustomize(join(K8S_DIR, 'overlays', overlay));
+  const base = kustomize(BASE_DIR);
+  const deployment = objects.find((o) => o.kind === 'Deployment')!;
+  const autoscalers = objects.filter((o) => !base.some((b) => b.kind === o.kind));
+
+  it('renders the base plus one autoscaler, every object valid', () => {
+    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(
+      expect.arrayContaining(base.map((o) => `${o.kind}/${o.metadata.name}`)),
+    );
+    expect(autoscalers.map((o) => o.kind)).toEqual([
+      overlay === 'keda' ? 'ScaledObject' : 'HorizontalPodAutoscaler',
+    ]);
+    for (const obj of objects) expect(() => validate(obj, overlay)).not.toThrow();
+  });
+
+  it('hands the replica count to the autoscaler: 2 to 20, the PDB still letting one go', () => {
+    expect(deployment.spec.replicas).toBeUndefined();
+    const [scaler] = autoscalers;
+    expect(scaler.spec.scaleTargetRef).toEqual({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      name: deployment.metadata.name,
+    });
+    const min = scaler.spec.minReplicaCount ?? scaler.spec.minReplicas;
+    const max = scaler.spec.maxReplicaCount ?? scaler.spec.maxReplicas;
+    expect([min, max]).toEqual([2, 20]);
+    const pdb = objects.find((o) => o.kind === 'PodDisruptionBudget')!;
+    expect(pdb.spec.minAvailable).toBeLessThan(min);
+  });
+});
+
+describe('the KEDA ScaledObject', () => {
+  const scaledObject = kustomize(join(K8S_DIR, 'overlays', 'keda')).find(
+    (o) => o.kind === 'ScaledObject',
+  )!;
+  const trigger = (type: string) => scaledObject.spec.triggers.find((t: Obj) => t.type === type);
+
+  it('scales on the request rate per replica, with CPU beside it', () => {
+    expect(scaledObject.spec.triggers.map((t: Obj) => t.type)).toEqual(['prometheus', 'cpu']);
+    expect(trigger('prometheus').metricType).toBe('AverageValue');
+    expect(Number(trigger('prometheus').metadata.threshold)).toBeGreaterThan(0);
+    expect(trigger('prometheus').metadata.ignoreNullValues).toBe('false');
+    expect(trigger('cpu')).toEqual({
+      type: 'cpu',
+      metricType: 'Utilization',
+      metadata: { value: '70' },
+    });
+  });
+
+  it('queries a series the BFF really exports: its answers on the route', async () => {
+    const query: string = trigger('prometheus').metadata.query;
+    const selector = /^sum\(rate\((\w+)\{([^}]*)\}\[\w+\]\)\)$/.exec(query);
+    expect(selector).not.toBeNull();
+    const [, metric, matchers] = selector!;
+    // Labels Prometheus' pod scrape config adds; the others must be the BFF's own.
+    const scrapeLabels = ['namespace', 'app_kubernetes_io_name'];
+    const ownLabels = [...matchers.matchAll(/(\w+)="([^"]*)"/g)].filter(
+      ([, name]) => !scrapeLabels.includes(name),
+    );
+    expect(ownLabels.map(([, name, value]) => [name, value])).toEqual([['route', ROUTE]]);
+
+    const upstream = await new UpstreamStub().start();
+    const bff = await startBff({ UPSTREAM_BASE_URL: upstream.url });
+    try {
+      await request(bff.url)
+        .post(ROUTE)
+        .set('Authorization', `Bearer ${CALLER_TOKEN}`)
+        .send(VALID_BODY)
+        .expect(201);
+      const exported = (await request(bff.url).get('/metrics')).text;
+      const series = exported
+        .split('\n')
+        .filter((line) => line.startsWith(`${metric}{`))
+        .filter((line) =>
+          ownLabels.every(([, name, value]) => line.includes(`${name}="${value}"`)),
+        );
+      expect(series).toHaveLength(1);
+      expect(series[0]).toMatch(/ 1$/);
+    } finally {
+      await bff.close();
+      await upstream.stop();
+    }
   });
 });
 
