@@ -77,6 +77,7 @@ export async function createApp(
   options: CreateAppOptions = {},
 ): Promise<NestFastifyApplication> {
   const logger = createLogger(config, options.logDestination);
+  for (const warning of config.warnings) logger.warn(warning);
   const tracing = new Tracing(config.tracing);
   const adapter = new FastifyAdapter({
     loggerInstance: logger,
