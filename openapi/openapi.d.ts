@@ -408,7 +408,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description No `Authorization: Bearer <token>` header, or not of that form; or, with JWT verification on (`AUTH_JWKS_URL`, `AUTH_ISSUER`, `AUTH_AUDIENCE`), a token that fails it: bad signature, another issuer or audience, expired or not yet valid, a disallowed algorithm, an unknown key. Nothing is sent upstream, and a rejected credential counts against the address (see 429). */
+            /** @description No `Authorization: Bearer <token>` header, or not of that form; or, with JWT verification on (`AUTH_JWKS_URL`, `AUTH_ISSUER`, `AUTH_AUDIENCE`), a token that fails it: bad signature, another issuer or audience, expired or not yet valid, a disallowed algorithm, an unknown key. Nothing is sent upstream, and a rejected credential counts against the address (see 429). Also, while more than `AUTH_FAILURES_GLOBAL_PER_MINUTE` distinct credentials were refused this minute across all callers, a credential not seen to succeed in the last `AUTH_KNOWN_GOOD_TTL_S` (with `Retry-After`). */
             401: {
                 headers: {
                     /** @description The budgets: `q` requests per `w` seconds each. Sent on every answer of a proxied route once the budgets have run (each budget with a limit > 0): the per-address budget from the first check on, the per-caller one once the caller is known. A 429 names the one budget it exceeded (`"per-address"`, `"per-caller"` or `"auth-failures"`). Not on the answers Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */
@@ -610,7 +610,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The upstream cannot be used now: it answered 503 (its `Retry-After` is passed on), it is failing and the circuit breaker is open, too many calls are in flight, the upstream session token has expired, or an Idempotency-Key was sent while the shared idempotency store (Redis) is unreachable; or, with JWT verification on, the identity provider's keys (JWKS) cannot be fetched (`auth-unavailable`). */
+            /** @description The upstream cannot be used now: it answered 503 (its `Retry-After` is passed on), it is failing and the circuit breaker is open, too many calls are in flight (or too many new credentials are being tried near `AUTH_FAILURES_GLOBAL_PER_MINUTE`), the upstream session token has expired, or an Idempotency-Key was sent while the shared idempotency store (Redis) is unreachable; or, with JWT verification on, the identity provider's keys (JWKS) cannot be fetched (`auth-unavailable`). */
             503: {
                 headers: {
                     /** @description The budgets: `q` requests per `w` seconds each. Sent on every answer of a proxied route once the budgets have run (each budget with a limit > 0): the per-address budget from the first check on, the per-caller one once the caller is known. A 429 names the one budget it exceeded (`"per-address"`, `"per-caller"` or `"auth-failures"`). Not on the answers Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */

@@ -182,8 +182,11 @@ describe('TRUST_PROXY', () => {
     await withBff(
       { TRUST_PROXY: '1', RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '2' },
       async (bff) => {
+        // New tokens each time: a credential that succeeded would pass a spent address budget.
         const send = (forwardedFor: string) =>
-          call(bff.url, { headers: { ...bearer('t'), 'x-forwarded-for': forwardedFor } });
+          call(bff.url, {
+            headers: { ...bearer(randomToken()), 'x-forwarded-for': forwardedFor },
+          });
         expect((await send('10.1.1.1, 203.0.113.1')).status).toBe(201);
         expect((await send('10.2.2.2, 203.0.113.1')).status).toBe(201);
         expect((await send('10.3.3.3, 203.0.113.1')).status).toBe(429);
@@ -209,7 +212,9 @@ describe('TRUST_PROXY', () => {
         'a'.repeat(300),
         '_',
       ]) {
-        answers.push(await call(bff.url, { headers: { ...bearer('t'), 'x-forwarded-for': junk } }));
+        answers.push(
+          await call(bff.url, { headers: { ...bearer(randomToken()), 'x-forwarded-for': junk } }),
+        );
       }
       // One budget (the socket's, 127.0.0.1), not six.
       expect(answers.map((a) => a.status)).toEqual([201, 201, 201, 201, 201, 429]);

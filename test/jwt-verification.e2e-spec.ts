@@ -143,6 +143,28 @@ describe('with AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE set', () => {
     });
   });
 
+  it('a valid JWT is never locked out by its address: past its failure and request budgets', async () => {
+    await withBff(
+      { AUTH_FAILURES_PER_MINUTE: '3', RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '5' },
+      async (bff) => {
+        const forged = await token(await signingKey(rsa.kid));
+        const statuses: number[] = [];
+        for (let i = 0; i < 6; i += 1) {
+          statuses.push((await call(bff.url, { headers: bearer(forged) })).status);
+        }
+        expect(statuses).toEqual([401, 401, 401, 429, 429, 429]);
+        const limited = await call(bff.url, { headers: bearer(`${forged}x`) });
+        expect(limited.headers['ratelimit-policy']).toBe('"per-address";q=5;w=60');
+        for (let i = 0; i < 3; i += 1) {
+          const served = await call(bff.url, { headers: bearer(await token(rsa)) });
+          expect(served.status).toBe(201);
+          expect(served.headers.ratelimit).toMatch(/^"per-address";r=0;t=\d+$/);
+        }
+        expect(upstream.requests).toHaveLength(3);
+      },
+    );
+  });
+
   it('keys budgets and idempotency on the verified subject: a refreshed token keeps both', async () => {
     await withBff({ RATE_LIMIT_PER_MINUTE: '3' }, async (bff) => {
       const key = randomUUID();

@@ -158,6 +158,10 @@ describe('loadAppConfig', () => {
         authFailuresPerMinute: 20,
         maxInFlight: 32,
       });
+      expect(config.credentials).toEqual({
+        globalFailuresPerMinute: 200,
+        knownGoodTtlSeconds: 600,
+      });
       expect(config.jwt).toBeUndefined();
       expect(config.upstream.responseToken).toBe('strip');
       expect(config.managementPort).toBeUndefined();
@@ -209,6 +213,8 @@ describe('loadAppConfig', () => {
       ],
       ['non-numeric', 'AUTH_FAILURES_PER_MINUTE', { AUTH_FAILURES_PER_MINUTE: 'many' }],
       ['fractional', 'MAX_IN_FLIGHT_PER_ADDRESS', { MAX_IN_FLIGHT_PER_ADDRESS: '1.5' }],
+      ['negative', 'AUTH_FAILURES_GLOBAL_PER_MINUTE', { AUTH_FAILURES_GLOBAL_PER_MINUTE: '-1' }],
+      ['zero', 'AUTH_KNOWN_GOOD_TTL_S', { AUTH_KNOWN_GOOD_TTL_S: '0' }],
     ])('rejects %s: problems naming %s', (_name, variable, env) => {
       const error = configError({ ...MINIMAL, ...env });
       expect(error.problems.length).toBeGreaterThan(0);

@@ -144,6 +144,17 @@ export class EnvironmentVariables {
   @IntegerVariable(0, 1_000_000)
   readonly AUTH_FAILURES_PER_MINUTE: number = 20;
 
+  /**
+   * Distinct credentials refused (upstream 401/403, or local JWT verification) per minute across
+   * all addresses; past it, only credentials seen to succeed are tried upstream. 0 = off.
+   */
+  @IntegerVariable(0, 1_000_000)
+  readonly AUTH_FAILURES_GLOBAL_PER_MINUTE: number = 200;
+
+  /** How long a credential the upstream accepted stays known-good (never locked out by others). */
+  @IntegerVariable(1, 7 * 24 * 3600)
+  readonly AUTH_KNOWN_GOOD_TTL_S: number = 600;
+
   /** Upstream calls in flight per client address; keyed calls outlive their caller. */
   @IntegerVariable(0, 100_000)
   readonly MAX_IN_FLIGHT_PER_ADDRESS: number = 32;
@@ -295,6 +306,11 @@ export interface AppConfig {
     readonly requestsPerMinute: number;
     readonly authFailuresPerMinute: number;
     readonly maxInFlight: number;
+  };
+  /** Rejected credentials across all addresses (0 = off), and how long a success is remembered. */
+  readonly credentials: {
+    readonly globalFailuresPerMinute: number;
+    readonly knownGoodTtlSeconds: number;
   };
   /** Local verification of the callers' JWTs; undefined = the upstream alone judges tokens. */
   readonly jwt?: {
@@ -534,6 +550,10 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
       requestsPerMinute: env.RATE_LIMIT_PER_ADDRESS_PER_MINUTE,
       authFailuresPerMinute: env.AUTH_FAILURES_PER_MINUTE,
       maxInFlight: env.MAX_IN_FLIGHT_PER_ADDRESS,
+    },
+    credentials: {
+      globalFailuresPerMinute: env.AUTH_FAILURES_GLOBAL_PER_MINUTE,
+      knownGoodTtlSeconds: env.AUTH_KNOWN_GOOD_TTL_S,
     },
     jwt:
       env.AUTH_JWKS_URL === undefined

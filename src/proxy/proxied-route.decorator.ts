@@ -42,7 +42,9 @@ const SHARED_PROBLEMS = [
       'No `Authorization: Bearer <token>` header, or not of that form; or, with JWT verification on ' +
       '(`AUTH_JWKS_URL`, `AUTH_ISSUER`, `AUTH_AUDIENCE`), a token that fails it: bad signature, another ' +
       'issuer or audience, expired or not yet valid, a disallowed algorithm, an unknown key. Nothing is ' +
-      'sent upstream, and a rejected credential counts against the address (see 429).',
+      'sent upstream, and a rejected credential counts against the address (see 429). Also, while more than ' +
+      '`AUTH_FAILURES_GLOBAL_PER_MINUTE` distinct credentials were refused this minute across all callers, a ' +
+      'credential not seen to succeed in the last `AUTH_KNOWN_GOOD_TTL_S` (with `Retry-After`).',
     detail: 'An Authorization header with a Bearer token is required.',
     headers: {
       ...ANSWER_HEADERS,
@@ -130,7 +132,8 @@ const SHARED_PROBLEMS = [
     kind: 'upstream-unavailable',
     description:
       'The upstream cannot be used now: it answered 503 (its `Retry-After` is passed on), it is failing and ' +
-      'the circuit breaker is open, too many calls are in flight, the upstream session token has expired, ' +
+      'the circuit breaker is open, too many calls are in flight (or too many new credentials are being ' +
+      'tried near `AUTH_FAILURES_GLOBAL_PER_MINUTE`), the upstream session token has expired, ' +
       'or an Idempotency-Key was sent while the shared idempotency store (Redis) is unreachable; or, with ' +
       "JWT verification on, the identity provider's keys (JWKS) cannot be fetched (`auth-unavailable`).",
     detail: 'The upstream API is failing; requests are paused for a short while.',
