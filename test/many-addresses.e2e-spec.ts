@@ -272,3 +272,70 @@ describe('known-good callers are never locked out by their neighbours', () => {
     });
   });
 });
+
+describe('fair upstream slots', () => {
+  it.each([9, 50])(
+    '%i addresses abandoning 32 keyed calls each against a hanging upstream: a request from a new address is admitted',
+    async (addresses) => {
+      // A hanging upstream and a long deadline: no slot frees itself during the test.
+      await withBff({ UPSTREAM_TIMEOUT_MS: '60000' }, async (bff) => {
+        // One valid account (known-good, so not held back as a new credential) on many addresses.
+        const attacker = goodToken();
+        expect((await call(bff.url, { headers: bearer(attacker) })).status).toBe(201);
+        const held = upstream.hold();
+        // All at once, each abandoned after 10 s: the keyed calls that got a slot outlive them.
+        await Promise.all(
+          Array.from({ length: addresses * 32 }, (_, i) =>
+            call(bff.url, {
+              headers: { ...bearer(attacker), 'idempotency-key': randomUUID() },
+              from: `127.0.5.${1 + (i % addresses)}`,
+              abortAfterMs: 10_000,
+            }),
+          ),
+        );
+        const taken = held.length;
+        process.stdout.write(
+          `${addresses} addresses x 32 abandoned keyed calls: ${taken} of 256 upstream slots taken\n`,
+        );
+        expect(taken).toBeGreaterThanOrEqual(Math.min(200, addresses * 25));
+        expect(taken).toBeLessThan(256);
+
+        const fresh = goodToken();
+        const asked = performance.now();
+        const newcomer = call(bff.url, { headers: bearer(fresh), from: '127.0.6.1' });
+        const arrived = () =>
+          upstream.requests.some((r) => r.headers.authorization === `Bearer ${fresh}`);
+        while (!arrived()) await new Promise((resolve) => setTimeout(resolve, 10));
+        process.stdout.write(
+          `  the new address's call reached the upstream after ${(performance.now() - asked).toFixed(0)} ms\n`,
+        );
+        held.forEach((release) => release());
+        expect((await newcomer).status).toBe(201);
+      });
+    },
+    120_000,
+  );
+
+  it('an address holding calls does not take the last free slots: 429 for it, a slot for the others', async () => {
+    const held = upstream.hold();
+    await withBff({ UPSTREAM_MAX_CONCURRENCY: '4' }, async (bff) => {
+      const send = (from: string) => call(bff.url, { headers: bearer(goodToken()), from });
+      const calls = [send('127.0.7.1'), send('127.0.7.1')];
+      while (held.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+      // Two of four slots free: 127.0.7.1 holds two, so not a third.
+      const refused = await send('127.0.7.1');
+      expect(refused.status).toBe(429);
+      expect(refused.headers['retry-after']).toBe('1');
+      expect(refused.body.detail).toBe(
+        'This address has 2 upstream calls in flight while few are left for other callers; retry in 1 s.',
+      );
+      calls.push(send('127.0.7.2'));
+      while (held.length < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+      calls.push(send('127.0.7.3'));
+      while (held.length < 4) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(await metrics(bff)).toMatch(/^caller_rejections_total\{reason="fair_share"\} 1$/m);
+      held.forEach((release) => release());
+      expect((await Promise.all(calls)).map((a) => a.status)).toEqual([201, 201, 201, 201]);
+    });
+  });
+});

@@ -162,7 +162,9 @@ export class MetricsService {
     this.globalAuthFailuresSpent = spent;
   }
 
-  countCallerRejection(reason: 'auth_failures' | 'auth_failures_global' | 'in_flight'): void {
+  countCallerRejection(
+    reason: 'auth_failures' | 'auth_failures_global' | 'in_flight' | 'fair_share',
+  ): void {
     this.callerRejections.inc({ reason });
   }
 

@@ -87,6 +87,9 @@ export class CallerBudgets implements OnApplicationShutdown {
   private readonly authFailures: Budget;
   private readonly maxInFlight: number;
   private readonly inFlight = new Map<string, number>();
+  /** UPSTREAM_MAX_CONCURRENCY, and the calls in flight from all addresses (this replica's). */
+  private readonly slots: number;
+  private inFlightTotal = 0;
   readonly knownGood: KnownGoodCredentials;
   private readonly globalFailures: GlobalFailureBudget;
   private readonly knownGoodTtlSeconds: number;
@@ -107,6 +110,7 @@ export class CallerBudgets implements OnApplicationShutdown {
     this.perCaller = budgetOf('per-caller', app.rateLimitPerMinute);
     this.authFailures = budgetOf('auth-failures', app.perAddress.authFailuresPerMinute);
     this.maxInFlight = app.perAddress.maxInFlight;
+    this.slots = app.upstream.maxConcurrency;
     this.knownGoodTtlSeconds = app.credentials.knownGoodTtlSeconds;
     this.knownGood = new KnownGoodCredentials(redis, this.knownGoodTtlSeconds * 1000);
     const logger = rootLogger.child({ context: 'CallerBudgets' });
@@ -209,7 +213,20 @@ export class CallerBudgets implements OnApplicationShutdown {
         { headers: { 'Retry-After': '1' } },
       );
     }
+    // Fair slots: an address holding n calls gets another only while more than n are free, so
+    // the last free slots go to addresses holding none (a new caller is admitted however many
+    // calls other addresses abandoned, as long as they are fewer than the slots). An address
+    // holding none meets the usual 503 when every slot is taken.
+    if (inFlight > 0 && inFlight >= this.slots - this.inFlightTotal) {
+      this.metrics.countCallerRejection('fair_share');
+      throw new ProblemException(
+        'too-many-requests',
+        `This address has ${inFlight} upstream calls in flight while few are left for other callers; retry in 1 s.`,
+        { headers: { 'Retry-After': '1' } },
+      );
+    }
     this.inFlight.set(caller.address, inFlight + 1);
+    this.inFlightTotal += 1;
     if (trial) this.globalFailures.trial();
     let status: number | undefined;
     try {
@@ -221,6 +238,7 @@ export class CallerBudgets implements OnApplicationShutdown {
       throw error;
     } finally {
       if (trial) this.globalFailures.settled();
+      this.inFlightTotal -= 1;
       const left = (this.inFlight.get(caller.address) ?? 1) - 1;
       if (left === 0) this.inFlight.delete(caller.address);
       else this.inFlight.set(caller.address, left);

@@ -103,10 +103,13 @@ const SHARED_PROBLEMS = [
     description:
       'Over a budget; nothing is sent upstream. Per minute: more than `RATE_LIMIT_PER_MINUTE` requests from ' +
       'this caller (the verified subject with JWT verification on, else the bearer token however it is ' +
-      'spelled), more than `RATE_LIMIT_PER_ADDRESS_PER_MINUTE` from this client address whatever the token, ' +
-      'or more than `AUTH_FAILURES_PER_MINUTE` rejected credentials from this address (malformed or invalid ' +
-      'tokens, and 401/403 answers of the upstream): then every request from it until the window ends. Or more ' +
-      'than `MAX_IN_FLIGHT_PER_ADDRESS` upstream calls from this address still in flight.',
+      'spelled), more than `RATE_LIMIT_PER_ADDRESS_PER_MINUTE` from this client address whatever the token ' +
+      '(requests without `Authorization` have a budget of their own of that size), or more than ' +
+      '`AUTH_FAILURES_PER_MINUTE` rejected credentials from this address (malformed or invalid tokens, and ' +
+      '401/403 answers of the upstream): then every request from it until the window ends, except a ' +
+      'known-good credential (one the upstream accepted in the last `AUTH_KNOWN_GOOD_TTL_S`, or a verified ' +
+      'JWT). Or more than `MAX_IN_FLIGHT_PER_ADDRESS` upstream calls from this address still in flight, or as ' +
+      'many as there are free upstream slots (the last ones go to addresses holding none).',
     detail: 'More than 120 requests per 60 s; retry in 42 s.',
     headers: WITH_RETRY_AFTER,
   }),
