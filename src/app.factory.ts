@@ -59,6 +59,7 @@ export async function createApp(
   options: CreateAppOptions = {},
 ): Promise<NestFastifyApplication> {
   const logger = createLogger(config, options.logDestination);
+  for (const warning of config.warnings) logger.warn(warning);
   const tracing = new Tracing(config.tracing, logger);
   const fastifyOptions: FastifyServerOptions<Server> & { http: ServerOptions } = {
     loggerInstance: logger,

@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { ROUTE, RunningBff, startBff } from './support/bff';
 import { Answer, bearer, call, pool } from './support/client';
+import { LogCapture } from './support/log-capture';
 import { RedisServer } from './support/redis-server';
 import { StubHandler, UpstreamStub } from './support/upstream-stub';
 
@@ -17,8 +18,12 @@ beforeAll(async () => {
 afterAll(() => upstream.stop());
 beforeEach(() => upstream.reset());
 
-async function withBff(env: Record<string, string>, run: (bff: RunningBff) => Promise<void>) {
-  const bff = await startBff({ UPSTREAM_BASE_URL: upstream.url, ...env });
+async function withBff(
+  env: Record<string, string>,
+  run: (bff: RunningBff) => Promise<void>,
+  logs?: LogCapture,
+) {
+  const bff = await startBff({ UPSTREAM_BASE_URL: upstream.url, ...env }, logs);
   try {
     await run(bff);
   } finally {
@@ -172,16 +177,83 @@ describe('TRUST_PROXY', () => {
     });
   });
 
-  it('a hop count takes the address the last trusted proxy saw', async () => {
-    await withBff({ TRUST_PROXY: '1', RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '2' }, async (bff) => {
-      const send = (forwardedFor: string) =>
-        call(bff.url, { headers: { ...bearer('t'), 'x-forwarded-for': forwardedFor } });
-      expect((await send('10.1.1.1, 203.0.113.1')).status).toBe(201);
-      expect((await send('10.2.2.2, 203.0.113.1')).status).toBe(201);
-      expect((await send('10.3.3.3, 203.0.113.1')).status).toBe(429);
-      expect((await send('203.0.113.2')).status).toBe(201);
-      expect(upstream.requests).toHaveLength(3);
+  it('a hop count takes the address the last trusted proxy saw, and warns at start', async () => {
+    const logs = new LogCapture();
+    await withBff(
+      { TRUST_PROXY: '1', RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '2' },
+      async (bff) => {
+        // New tokens each time: a credential that succeeded would pass a spent address budget.
+        const send = (forwardedFor: string) =>
+          call(bff.url, {
+            headers: { ...bearer(randomToken()), 'x-forwarded-for': forwardedFor },
+          });
+        expect((await send('10.1.1.1, 203.0.113.1')).status).toBe(201);
+        expect((await send('10.2.2.2, 203.0.113.1')).status).toBe(201);
+        expect((await send('10.3.3.3, 203.0.113.1')).status).toBe(429);
+        expect((await send('203.0.113.2')).status).toBe(201);
+        expect(upstream.requests).toHaveLength(3);
+      },
+      logs,
+    );
+    const warnings = logs.entries().filter((e) => e.level === 'warn');
+    expect(warnings.map((e) => e.msg)).toEqual([
+      expect.stringMatching(/^TRUST_PROXY is a hop count: .* list the proxies' addresses/),
+    ]);
+  });
+
+  it('X-Forwarded-For entries that are no IP address are ignored: the proxy that handed them over is the client', async () => {
+    await withBff({ TRUST_PROXY: '1', RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '5' }, async (bff) => {
+      const answers: Answer[] = [];
+      for (const junk of [
+        'unknown',
+        'x',
+        '203.0.113.1:80',
+        '[2001:db8::1]',
+        'a'.repeat(300),
+        '_',
+      ]) {
+        answers.push(
+          await call(bff.url, { headers: { ...bearer(randomToken()), 'x-forwarded-for': junk } }),
+        );
+      }
+      // One budget (the socket's, 127.0.0.1), not six.
+      expect(answers.map((a) => a.status)).toEqual([201, 201, 201, 201, 201, 429]);
+      expect(answers[5].headers['ratelimit-policy']).toBe('"per-address";q=5;w=60');
+      expect(upstream.requests).toHaveLength(5);
     });
+  });
+
+  it('TRUST_PROXY=127.0.0.2/32: a direct client on 127.0.0.1 rotating X-Forwarded-For has one budget, not 200', async () => {
+    const logs = new LogCapture();
+    await withBff(
+      { TRUST_PROXY: '127.0.0.2/32', RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '50' },
+      async (bff) => {
+        const answers = await pool(
+          10,
+          Array.from(
+            { length: 200 },
+            (_, i) => () =>
+              call(bff.url, {
+                headers: {
+                  ...bearer(randomToken()),
+                  'x-forwarded-for': `198.51.${i >> 8}.${i & 255}`,
+                },
+              }),
+          ),
+        );
+        expect(statusesOf(answers)).toEqual({ 201: 50, 429: 150 });
+        expect(upstream.requests).toHaveLength(50);
+        // The trusted proxy's forwarded client is still its own budget.
+        const proxied = await call(bff.url, {
+          headers: { ...bearer('t'), 'x-forwarded-for': '198.51.0.1' },
+          from: '127.0.0.2',
+        });
+        expect(proxied.status).toBe(201);
+        expect(proxied.headers.ratelimit).toMatch(/^"per-address";r=49;/);
+      },
+      logs,
+    );
+    expect(logs.entries().filter((e) => e.level === 'warn')).toEqual([]);
   });
 });
 

@@ -16,6 +16,7 @@ import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { ConfigMap, Secret, Service } from 'kubernetes-models/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { loadAppConfig } from '../src/config/app.config';
 import { CALLER_TOKEN, ROUTE, startBff, VALID_BODY } from './support/bff';
 import { UpstreamStub } from './support/upstream-stub';
 
@@ -317,8 +318,14 @@ describe('deploy/k8s/base manifests', () => {
       });
     });
 
-    it('trusts the one proxy hop in front of it (the ingress controller) for the client address', () => {
-      expect(byKind('ConfigMap').data.TRUST_PROXY).toBe('1');
+    it('trusts the ingress controller by address range, not by hop count, for the client address', () => {
+      const trusted = loadAppConfig({
+        UPSTREAM_BASE_URL: byKind('ConfigMap').data.UPSTREAM_BASE_URL,
+        UPSTREAM_SESSION_TOKEN: 'unused',
+        TRUST_PROXY: byKind('ConfigMap').data.TRUST_PROXY,
+      });
+      expect(trusted.trustProxy).toEqual([expect.stringMatching(/^[0-9.]+\/\d+$/)]);
+      expect(trusted.warnings).toEqual([]);
     });
 
     it('sets resource requests and limits', () => {

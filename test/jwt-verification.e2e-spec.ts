@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { exportSPKI, importJWK, SignJWT } from 'jose';
 import { RunningBff, startBff } from './support/bff';
-import { Answer, bearer, call } from './support/client';
+import { Answer, bearer, call, pool } from './support/client';
 import { freePort } from './support/free-port';
 import { AUDIENCE, ISSUER, JwksServer, SigningKey, signingKey, token } from './support/jwks-server';
 import { UpstreamStub } from './support/upstream-stub';
@@ -25,6 +25,7 @@ afterAll(async () => {
 beforeEach(() => {
   upstream.reset();
   jwks.keys = [rsa.publicJwk];
+  jwks.fetches = 0;
 });
 
 const jwtEnv = (jwksUrl: string) => ({
@@ -143,6 +144,28 @@ describe('with AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE set', () => {
     });
   });
 
+  it('a valid JWT is never locked out by its address: past its failure and request budgets', async () => {
+    await withBff(
+      { AUTH_FAILURES_PER_MINUTE: '3', RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '5' },
+      async (bff) => {
+        const forged = await token(await signingKey(rsa.kid));
+        const statuses: number[] = [];
+        for (let i = 0; i < 6; i += 1) {
+          statuses.push((await call(bff.url, { headers: bearer(forged) })).status);
+        }
+        expect(statuses).toEqual([401, 401, 401, 429, 429, 429]);
+        const limited = await call(bff.url, { headers: bearer(`${forged}x`) });
+        expect(limited.headers['ratelimit-policy']).toBe('"per-address";q=5;w=60');
+        for (let i = 0; i < 3; i += 1) {
+          const served = await call(bff.url, { headers: bearer(await token(rsa)) });
+          expect(served.status).toBe(201);
+          expect(served.headers.ratelimit).toMatch(/^"per-address";r=0;t=\d+$/);
+        }
+        expect(upstream.requests).toHaveLength(3);
+      },
+    );
+  });
+
   it('keys budgets and idempotency on the verified subject: a refreshed token keeps both', async () => {
     await withBff({ RATE_LIMIT_PER_MINUTE: '3' }, async (bff) => {
       const key = randomUUID();
@@ -176,20 +199,7 @@ describe('with AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE set', () => {
   it('uses a key added to the JWKS after start, fetching the set again at most once per cooldown', async () => {
     // jose refetches on an unknown kid only 30 s after its last fetch: the clock (Date only) is
     // moved on instead of waiting.
-    jest.useFakeTimers({
-      doNotFake: [
-        'hrtime',
-        'nextTick',
-        'performance',
-        'queueMicrotask',
-        'setImmediate',
-        'clearImmediate',
-        'setInterval',
-        'clearInterval',
-        'setTimeout',
-        'clearTimeout',
-      ],
-    });
+    fakeDate();
     try {
       await withBff({ AUTH_FAILURES_PER_MINUTE: '0' }, async (bff) => {
         expect((await call(bff.url, { headers: bearer(await token(rsa)) })).status).toBe(201);
@@ -212,8 +222,34 @@ describe('with AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE set', () => {
   });
 });
 
+/** Moves Date only (jose's and the verifier's cooldowns read it); timers keep running. */
+function fakeDate(): void {
+  jest.useFakeTimers({
+    doNotFake: [
+      'hrtime',
+      'nextTick',
+      'performance',
+      'queueMicrotask',
+      'setImmediate',
+      'clearImmediate',
+      'setInterval',
+      'clearInterval',
+      'setTimeout',
+      'clearTimeout',
+    ],
+  });
+}
+
+const ready = (bff: RunningBff) => call(bff.url, { method: 'GET', path: '/health/ready' });
+
 describe('while the JWKS cannot be fetched', () => {
-  it('answers 503 (not 401), reports it in readiness, calls nobody, and recovers', async () => {
+  afterEach(() => {
+    jest.useRealTimers();
+    jwks.answer = undefined;
+  });
+
+  it('answers 503 (not 401), reports it in readiness, calls nobody, and recovers within the cooldown', async () => {
+    fakeDate();
     const port = await freePort();
     const url = `http://127.0.0.1:${port}/.well-known/jwks.json`;
     await withBff(jwtEnv(url), async (bff) => {
@@ -223,20 +259,123 @@ describe('while the JWKS cannot be fetched', () => {
       expect(unavailable.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(unavailable.body.type).toBe('urn:interventions-bff:problem:auth-unavailable');
       expect(unavailable.headers['retry-after']).toBe('5');
-      const ready = await call(bff.url, { method: 'GET', path: '/health/ready' });
-      expect(ready.status).toBe(503);
-      expect(ready.body.error).toMatchObject({ jwks: { status: 'down' } });
+      const down = await ready(bff);
+      expect(down.status).toBe(503);
+      expect(down.body.error).toMatchObject({
+        jwks: { status: 'down', message: 'the JWKS cannot be fetched' },
+      });
       expect(upstream.requests).toHaveLength(0);
 
       const late = await new JwksServer().start(port);
       late.keys = [rsa.publicJwk];
       try {
-        expect((await call(bff.url, { method: 'GET', path: '/health/ready' })).status).toBe(200);
+        // Not fetched again within the cooldown that followed the failure.
+        expect((await ready(bff)).status).toBe(503);
+        expect(late.fetches).toBe(0);
+        jest.setSystemTime(Date.now() + 31_000);
+        expect((await ready(bff)).status).toBe(200);
         expect((await call(bff.url, { headers: bearer(jwt) })).status).toBe(201);
         expect(upstream.requests).toHaveLength(1);
+        expect(late.fetches).toBe(1);
       } finally {
         await late.stop();
       }
+    });
+  });
+
+  it('fetches it at most once per cooldown whatever the kids, while it fails', async () => {
+    fakeDate();
+    jwks.answer = (res) => res.writeHead(500).end();
+    await withBff({}, async (bff) => {
+      while (jwks.fetches < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+      const answers = await pool(
+        20,
+        Array.from(
+          { length: 300 },
+          (_, i) => async () =>
+            call(bff.url, {
+              headers: bearer(await token(rsa, {}, { kid: `kid-${i}` })),
+              from: `127.0.4.${i % 250}`,
+            }),
+        ),
+      );
+      expect(answers.every((a) => a.status === 503)).toBe(true);
+      expect(jwks.fetches).toBe(1);
+      jest.setSystemTime(Date.now() + 31_000);
+      expect((await call(bff.url, { headers: bearer(await token(rsa)) })).status).toBe(503);
+      expect(jwks.fetches).toBe(2);
+      expect(upstream.requests).toHaveLength(0);
+    });
+  });
+
+  it('refuses a key set over 1 MiB unread: 503, readiness down, the process serves on', async () => {
+    let sent = 0;
+    jwks.answer = (res) => {
+      // 100 MB of a JSON string, written as the client reads it.
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.write('{"keys":[],"x":"');
+      const chunk = Buffer.alloc(1024 * 1024, 'a');
+      const more = () => {
+        while (sent < 100 * 1024 * 1024) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', more);
+        }
+        res.end('"}');
+      };
+      res.on('close', () => (sent = -sent));
+      more();
+    };
+    await withBff({}, async (bff) => {
+      const answer = await call(bff.url, { headers: bearer(await token(rsa)) });
+      expect(answer.status).toBe(503);
+      expect(answer.body.type).toBe('urn:interventions-bff:problem:auth-unavailable');
+      const down = await ready(bff);
+      expect(down.status).toBe(503);
+      expect(down.body.error).toMatchObject({ jwks: { status: 'down' } });
+      expect((await call(bff.url, { method: 'GET', path: '/health/live' })).status).toBe(200);
+      // The connection was dropped long before the end (sent is negated once it closed).
+      expect(sent).toBeLessThan(0);
+      expect(-sent).toBeLessThan(20 * 1024 * 1024);
+      expect(upstream.requests).toHaveLength(0);
+    });
+  });
+
+  it.each<[string, () => unknown[]]>([
+    ['no key at all', () => []],
+    ['only an ES384 key while AUTH_ALGORITHMS is RS256', () => [{ ...ec.publicJwk, alg: 'ES384' }]],
+    ['only an encryption key', () => [{ ...rsa.publicJwk, use: 'enc' }]],
+  ])(
+    'a key set with %s: readiness down, valid tokens 503 (never 401), no failure counted',
+    async (_case, keys) => {
+      jwks.keys = keys() as typeof jwks.keys;
+      await withBff({ AUTH_ALGORITHMS: 'RS256', AUTH_FAILURES_PER_MINUTE: '3' }, async (bff) => {
+        const down = await ready(bff);
+        expect(down.status).toBe(503);
+        expect(down.body.error).toMatchObject({
+          jwks: { status: 'down', message: 'the JWKS holds no key for AUTH_ALGORITHMS' },
+        });
+        const jwt = await token(rsa);
+        for (let i = 0; i < 5; i += 1) {
+          const answer = await call(bff.url, { headers: bearer(jwt) });
+          expect(answer.status).toBe(503);
+          expect(answer.body.type).toBe('urn:interventions-bff:problem:auth-unavailable');
+        }
+        expect(jwks.fetches).toBeLessThanOrEqual(2);
+        expect(upstream.requests).toHaveLength(0);
+      });
+    },
+  );
+});
+
+describe('the subject', () => {
+  it.each<[string, unknown]>([
+    ['a number', 42],
+    ['an empty string', ''],
+    ['an object', { id: 'x' }],
+  ])('a token whose sub is %s is refused with a 401', async (_case, sub) => {
+    await withBff({}, async (bff) => {
+      expectInvalidToken(await call(bff.url, { headers: bearer(await token(rsa, { sub })) }));
+      expect(upstream.requests).toHaveLength(0);
     });
   });
 });

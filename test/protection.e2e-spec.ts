@@ -1,6 +1,7 @@
 import { connect } from 'node:net';
 import request from 'supertest';
 import { CALLER_TOKEN, ROUTE, RunningBff, startBff, VALID_BODY } from './support/bff';
+import { bearer, call } from './support/client';
 import { LogCapture } from './support/log-capture';
 import { UpstreamStub } from './support/upstream-stub';
 
@@ -121,10 +122,12 @@ describe('bounded concurrency', () => {
   it('answers 503 with Retry-After beyond UPSTREAM_MAX_CONCURRENCY instead of queueing', async () => {
     const held = upstream.hold();
     await withBff({ UPSTREAM_MAX_CONCURRENCY: '2' }, async (bff) => {
-      const first = create(bff).then((r) => r);
-      const second = create(bff).then((r) => r);
+      // Three addresses: one address alone never takes the last free slot (fair slots).
+      const send = (from: string) => call(bff.url, { headers: bearer(CALLER_TOKEN), from });
+      const first = send('127.0.0.1');
+      const second = send('127.0.0.2');
       while (held.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
-      const third = await create(bff);
+      const third = await send('127.0.0.3');
       expect(third.status).toBe(503);
       expect(third.headers['retry-after']).toBe('1');
       expect(third.body.detail).toBe('Too many requests to the upstream API are in flight.');

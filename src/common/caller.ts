@@ -33,19 +33,36 @@ const digest = (text: string) => hash('sha256', text, 'base64url');
 
 /**
  * An address as one budget: an IPv6 client is usually given a whole /64, so its /64 is the
- * address; an IPv4-mapped IPv6 address is its IPv4 address. Anything else (what a trusted proxy
- * put in X-Forwarded-For is taken as it is) is hashed, to bound the key's length.
+ * address; an IPv4-mapped IPv6 address is its IPv4 address. Undefined for what is no address.
  */
-export function addressKey(ip: string): string {
+export function addressKey(ip: string | undefined): string | undefined {
+  if (ip === undefined) return undefined;
   const address = ip.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '').replace(/%.*$/, '');
   if (isIPv4(address)) return address;
-  if (!isIPv6(address)) return `other:${digest(ip)}`;
+  if (!isIPv6(address)) return undefined;
   const [head, tail] = address.split('::');
   const left = head === '' ? [] : head.split(':');
   const right = tail === undefined || tail === '' ? [] : tail.split(':');
   const zeros = tail === undefined ? [] : Array<string>(8 - left.length - right.length).fill('0');
   const groups = [...left, ...zeros, ...right].slice(0, 4);
   return `${groups.map((group) => parseInt(group, 16).toString(16)).join(':')}::/64`;
+}
+
+/**
+ * The client address Fastify found (TRUST_PROXY) when it is one. An X-Forwarded-For entry that is
+ * no IP address (which a client can write before a proxy that trusts its hops) is ignored: the
+ * address is the nearest one in the chain, the proxy that handed it over.
+ */
+function clientAddressKey(request: FastifyRequest): string {
+  const key = addressKey(request.ip);
+  if (key !== undefined) return key;
+  // Rare: only when the chain ends with something that is no address.
+  const chain = request.ips ?? [];
+  for (let i = chain.length - 2; i >= 0; i -= 1) {
+    const nearer = addressKey(chain[i]);
+    if (nearer !== undefined) return nearer;
+  }
+  return 'unknown';
 }
 
 /** The caller of a verified JWT: refreshing the token keeps their budgets and their keys. */
@@ -55,7 +72,7 @@ export function subjectKey(issuer: string, subject: string): string {
 
 /** The caller as the request presents them, before any verification. */
 export function callerOf(request: FastifyRequest): Caller {
-  const address = addressKey(request.ip);
+  const address = clientAddressKey(request);
   const token = bearerToken(request.headers.authorization);
   const key = token === undefined ? `ip:${address}` : `token:${digest(token)}`;
   return { address, key, verified: false };

@@ -100,6 +100,45 @@ describe('loadAppConfig', () => {
     expect(loadAppConfig({ ...MINIMAL, UPSTREAM_BASE_URL: raw }).upstream.baseUrl).toBe(expected);
   });
 
+  describe('UPSTREAM_BASE_URL over plain http (the session token in clear)', () => {
+    it.each([
+      'http://127.0.0.1:4010',
+      'http://127.3.4.5',
+      'http://localhost:4010',
+      'http://[::1]:80',
+    ])('accepts %s without a word: the loopback interface', (url) =>
+      expect(loadAppConfig({ ...MINIMAL, UPSTREAM_BASE_URL: url }).warnings).toEqual([]),
+    );
+
+    it('refuses a remote host, naming the variable and the way out', () => {
+      const error = configError({ ...MINIMAL, UPSTREAM_BASE_URL: 'http://upstream.internal:4010' });
+      expect(error.problems).toEqual([
+        expect.stringMatching(
+          /^UPSTREAM_BASE_URL must be an https:\/\/ URL.*UPSTREAM_ALLOW_INSECURE_HTTP=true/,
+        ),
+      ]);
+    });
+
+    it('accepts a remote host with UPSTREAM_ALLOW_INSECURE_HTTP=true, with a start-up warning', () => {
+      const config = loadAppConfig({
+        ...MINIMAL,
+        UPSTREAM_BASE_URL: 'http://upstream.internal:4010',
+        UPSTREAM_ALLOW_INSECURE_HTTP: 'true',
+      });
+      expect(config.upstream.baseUrl).toBe('http://upstream.internal:4010');
+      expect(config.warnings).toEqual([expect.stringContaining('travels in clear')]);
+    });
+
+    it('says nothing about UPSTREAM_ALLOW_INSECURE_HTTP on https', () => {
+      expect(loadAppConfig({ ...MINIMAL, UPSTREAM_ALLOW_INSECURE_HTTP: 'true' }).warnings).toEqual(
+        [],
+      );
+      expect(configError({ ...MINIMAL, UPSTREAM_ALLOW_INSECURE_HTTP: 'yes' }).problems).toEqual([
+        'UPSTREAM_ALLOW_INSECURE_HTTP must be true or false',
+      ]);
+    });
+  });
+
   it('ignores variables it does not know', () => {
     expect(() => loadAppConfig({ ...MINIMAL, SOMETHING_ELSE: 'x', PATH: '/bin' })).not.toThrow();
   });
@@ -118,6 +157,10 @@ describe('loadAppConfig', () => {
         requestsPerMinute: 600,
         authFailuresPerMinute: 20,
         maxInFlight: 32,
+      });
+      expect(config.credentials).toEqual({
+        globalFailuresPerMinute: 200,
+        knownGoodTtlSeconds: 600,
       });
       expect(config.jwt).toBeUndefined();
       expect(config.upstream.responseToken).toBe('strip');
@@ -170,10 +213,20 @@ describe('loadAppConfig', () => {
       ],
       ['non-numeric', 'AUTH_FAILURES_PER_MINUTE', { AUTH_FAILURES_PER_MINUTE: 'many' }],
       ['fractional', 'MAX_IN_FLIGHT_PER_ADDRESS', { MAX_IN_FLIGHT_PER_ADDRESS: '1.5' }],
+      ['negative', 'AUTH_FAILURES_GLOBAL_PER_MINUTE', { AUTH_FAILURES_GLOBAL_PER_MINUTE: '-1' }],
+      ['zero', 'AUTH_KNOWN_GOOD_TTL_S', { AUTH_KNOWN_GOOD_TTL_S: '0' }],
     ])('rejects %s: problems naming %s', (_name, variable, env) => {
       const error = configError({ ...MINIMAL, ...env });
       expect(error.problems.length).toBeGreaterThan(0);
       for (const problem of error.problems) expect(problem).toContain(variable);
+    });
+
+    it('warns at start about a TRUST_PROXY hop count, not about addresses', () => {
+      expect(loadAppConfig({ ...MINIMAL, TRUST_PROXY: '2' }).warnings).toEqual([
+        expect.stringContaining('TRUST_PROXY is a hop count'),
+      ]);
+      expect(loadAppConfig({ ...MINIMAL, TRUST_PROXY: '10.0.0.0/8' }).warnings).toEqual([]);
+      expect(loadAppConfig(MINIMAL).warnings).toEqual([]);
     });
 
     it('accepts a JWKS over http on the loopback interface (tests, a sidecar)', () => {

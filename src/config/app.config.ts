@@ -77,6 +77,12 @@ export class EnvironmentVariables {
   @Expose() @IsOptional() @IsString() @IsNotEmpty() readonly UPSTREAM_SESSION_TOKEN?: string;
   @Expose() @IsOptional() @IsString() @IsNotEmpty() readonly UPSTREAM_SESSION_TOKEN_FILE?: string;
 
+  /** Plain http to a remote upstream sends the session token in clear: only when said so. */
+  @Expose()
+  @Transform(toBoolean)
+  @IsIn([true, false], { message: '$property must be true or false' })
+  readonly UPSTREAM_ALLOW_INSECURE_HTTP: boolean = false;
+
   @IntegerVariable(1, 300_000)
   readonly UPSTREAM_TIMEOUT_MS: number = 10_000;
 
@@ -141,11 +147,22 @@ export class EnvironmentVariables {
   @IntegerVariable(0, 1_000_000)
   readonly AUTH_FAILURES_PER_MINUTE: number = 20;
 
+  /**
+   * Distinct credentials refused (upstream 401/403, or local JWT verification) per minute across
+   * all addresses; past it, only credentials seen to succeed are tried upstream. 0 = off.
+   */
+  @IntegerVariable(0, 1_000_000)
+  readonly AUTH_FAILURES_GLOBAL_PER_MINUTE: number = 200;
+
+  /** How long a credential the upstream accepted stays known-good (never locked out by others). */
+  @IntegerVariable(1, 7 * 24 * 3600)
+  readonly AUTH_KNOWN_GOOD_TTL_S: number = 600;
+
   /** Upstream calls in flight per client address; keyed calls outlive their caller. */
   @IntegerVariable(0, 100_000)
   readonly MAX_IN_FLIGHT_PER_ADDRESS: number = 32;
 
-  /** Which proxies may set X-Forwarded-For: unset = none, N = hops, or addresses/CIDRs. */
+  /** Which proxies may set X-Forwarded-For: unset = none, addresses/CIDRs, or N hops (warned). */
   @Expose() @IsOptional() @IsString() readonly TRUST_PROXY?: string;
 
   /** Local JWT verification: on when the JWKS URL, the issuer and the audience are all set. */
@@ -293,6 +310,11 @@ export interface AppConfig {
     readonly authFailuresPerMinute: number;
     readonly maxInFlight: number;
   };
+  /** Rejected credentials across all addresses (0 = off), and how long a success is remembered. */
+  readonly credentials: {
+    readonly globalFailuresPerMinute: number;
+    readonly knownGoodTtlSeconds: number;
+  };
   /** Local verification of the callers' JWTs; undefined = the upstream alone judges tokens. */
   readonly jwt?: {
     readonly jwksUrl: string;
@@ -303,6 +325,8 @@ export interface AppConfig {
   };
   readonly shutdownGraceMs: number;
   readonly headersTimeoutMs: number;
+  /** Accepted but risky settings, logged once at start. */
+  readonly warnings: readonly string[];
   readonly redisUrl?: string;
   readonly idempotency: {
     readonly ttlSeconds: number;
@@ -431,7 +455,41 @@ function trustProxyProblems({ TRUST_PROXY: value }: EnvironmentVariables): strin
     : [`TRUST_PROXY has entries that are not an address or a CIDR: ${invalid.join(', ')}`];
 }
 
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+/** Whether a URL's host is this machine: what travels to it never leaves the loopback interface. */
+function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+function upstreamProblems(env: EnvironmentVariables): string[] {
+  const url = URL.parse(env.UPSTREAM_BASE_URL);
+  // Another scheme is already refused by the URL check.
+  return url?.protocol !== 'http:' ||
+    isLoopbackHost(url.hostname) ||
+    env.UPSTREAM_ALLOW_INSECURE_HTTP
+    ? []
+    : [
+        'UPSTREAM_BASE_URL must be an https:// URL: the session token would travel in clear ' +
+          '(http:// only on the loopback interface, or with UPSTREAM_ALLOW_INSECURE_HTTP=true)',
+      ];
+}
+
+function warningsOf(env: EnvironmentVariables): string[] {
+  const warnings: string[] = [];
+  if (typeof trustProxyOf(env.TRUST_PROXY) === 'number') {
+    warnings.push(
+      'TRUST_PROXY is a hop count: any client that reaches this service without the proxy can ' +
+        'name any address in X-Forwarded-For and escape every per-address budget; list the ' +
+        "proxies' addresses or CIDRs instead",
+    );
+  }
+  const upstream = new URL(env.UPSTREAM_BASE_URL);
+  if (upstream.protocol === 'http:' && !isLoopbackHost(upstream.hostname)) {
+    warnings.push(
+      'UPSTREAM_ALLOW_INSECURE_HTTP=true: the upstream session token travels in clear over http://',
+    );
+  }
+  return warnings;
+}
 
 function jwtProblems(env: EnvironmentVariables): string[] {
   const set = [env.AUTH_JWKS_URL, env.AUTH_ISSUER, env.AUTH_AUDIENCE].filter(
@@ -443,7 +501,7 @@ function jwtProblems(env: EnvironmentVariables): string[] {
   }
   const url = URL.parse(env.AUTH_JWKS_URL as string);
   // Keys fetched over plain http could be swapped on the way: anyone could then sign tokens.
-  return url === null || url.protocol === 'https:' || LOOPBACK_HOSTS.has(url.hostname)
+  return url === null || url.protocol === 'https:' || isLoopbackHost(url.hostname)
     ? []
     : ['AUTH_JWKS_URL must be an https:// URL (http:// only on the loopback interface)'];
 }
@@ -473,6 +531,7 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
     problems.push('IDEMPOTENCY_MAX_RECORD_BYTES must not exceed IDEMPOTENCY_MAX_BYTES');
   }
   problems.push(...trustProxyProblems(env), ...jwtProblems(env));
+  if (env.UPSTREAM_BASE_URL !== undefined) problems.push(...upstreamProblems(env));
   if (
     env.MANAGEMENT_PORT !== undefined &&
     env.MANAGEMENT_PORT !== 0 &&
@@ -498,6 +557,10 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
       authFailuresPerMinute: env.AUTH_FAILURES_PER_MINUTE,
       maxInFlight: env.MAX_IN_FLIGHT_PER_ADDRESS,
     },
+    credentials: {
+      globalFailuresPerMinute: env.AUTH_FAILURES_GLOBAL_PER_MINUTE,
+      knownGoodTtlSeconds: env.AUTH_KNOWN_GOOD_TTL_S,
+    },
     jwt:
       env.AUTH_JWKS_URL === undefined
         ? undefined
@@ -510,6 +573,7 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
           },
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS,
+    warnings: warningsOf(env),
     redisUrl: env.REDIS_URL,
     idempotency: {
       ttlSeconds: env.IDEMPOTENCY_TTL_S,

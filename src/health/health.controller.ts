@@ -87,9 +87,8 @@ export class HealthController {
   /** Down while callers' tokens cannot be verified (the route answers 503 meanwhile). */
   private async jwksCheck() {
     const check = this.indicator.check('jwks');
-    return (await this.verifier.keysAvailable())
-      ? check.up()
-      : check.down({ message: 'the JWKS cannot be fetched' });
+    const problem = await this.verifier.keySetProblem();
+    return problem === undefined ? check.up() : check.down({ message: problem });
   }
 
   /**

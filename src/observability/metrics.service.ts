@@ -45,8 +45,16 @@ export class MetricsService {
   );
   private readonly callerRejections = this.counter(
     'caller_rejections_total',
-    'Requests rejected with 429 before the upstream: too many failed authentications, or calls in flight.',
+    'Requests refused before the upstream: too many failed authentications (429), calls in flight (429), or the global failed-credential budget (401/503).',
     ['reason'],
+  );
+
+  private globalAuthFailuresSpent?: () => boolean;
+
+  private readonly globalAuthFailures = this.measuredGauge(
+    'auth_failures_global_budget_spent',
+    'Whether AUTH_FAILURES_GLOBAL_PER_MINUTE is spent: 1 while only known-good credentials are sent upstream.',
+    () => this.globalAuthFailuresSpent && Number(this.globalAuthFailuresSpent()),
   );
 
   private readonly tokenExpiry = this.gauge(
@@ -66,14 +74,11 @@ export class MetricsService {
 
   private storeBytesOf?: () => number;
 
-  private readonly storeBytes = new Gauge({
-    name: 'idempotency_store_bytes',
-    help: 'Bytes held by the in-process idempotency store, as counted against IDEMPOTENCY_MAX_BYTES (0 with Redis: see its used_memory).',
-    registers: [this.registry],
-    collect: () => {
-      if (this.storeBytesOf) this.storeBytes.set(this.storeBytesOf());
-    },
-  });
+  private readonly storeBytes = this.measuredGauge(
+    'idempotency_store_bytes',
+    'Bytes held by the in-process idempotency store, as counted against IDEMPOTENCY_MAX_BYTES (0 with Redis: see its used_memory).',
+    () => this.storeBytesOf?.(),
+  );
 
   private readonly storeEvictions = this.counter(
     'idempotency_store_evictions_total',
@@ -108,6 +113,20 @@ export class MetricsService {
 
   private gauge(name: string, help: string): Gauge {
     return new Gauge({ name, help, registers: [this.registry] });
+  }
+
+  /** A gauge read at each scrape from `read` (nothing is set while it gives undefined). */
+  private measuredGauge(name: string, help: string, read: () => number | undefined): Gauge {
+    const gauge: Gauge = new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect: () => {
+        const value = read();
+        if (value !== undefined) gauge.set(value);
+      },
+    });
+    return gauge;
   }
 
   private counter<L extends string = never>(
@@ -156,7 +175,14 @@ export class MetricsService {
     this.authFailures.inc({ source });
   }
 
-  countCallerRejection(reason: 'auth_failures' | 'in_flight'): void {
+  /** Read at each scrape. */
+  measureGlobalAuthFailures(spent: () => boolean): void {
+    this.globalAuthFailuresSpent = spent;
+  }
+
+  countCallerRejection(
+    reason: 'auth_failures' | 'auth_failures_global' | 'in_flight' | 'fair_share',
+  ): void {
     this.callerRejections.inc({ reason });
   }
 

@@ -1,13 +1,17 @@
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type Redis from 'ioredis';
+import type { Logger } from 'pino';
 import type { Caller } from '../common/caller';
 import { ProblemException } from '../common/problem';
 import { APP_CONFIG, AppConfigShape } from '../config/app.config';
 import { MetricsService } from '../observability/metrics.service';
+import { InjectRootLogger } from '../observability/root-logger';
 import { InjectRedis } from '../redis/redis.module';
 import { UpstreamError } from '../upstream/upstream-error';
 import type { UpstreamReply } from '../upstream/upstream.client';
+import { GlobalFailureBudget } from './global-failure-budget';
+import { KnownGoodCredentials } from './known-good';
 import { SharedWindowCounters } from './window-counters';
 
 const WINDOW_MS = 60_000;
@@ -45,6 +49,8 @@ function tooManyRequests(budget: Budget, resetMs: number, what: string): Problem
 export interface BudgetLeft {
   readonly policy: string;
   readonly left: string;
+  /** Past a budget that spares known-good credentials: the 429 for everybody else. */
+  readonly refusal?: ProblemException;
 }
 
 /** The RateLimit headers of the budgets a request has passed, in the order they were spent. */
@@ -67,64 +73,137 @@ const REJECTED_CREDENTIAL = new Set([401, 403]);
 
 /**
  * What a caller may spend of the session token: requests per address and per caller, failed
- * authentications per address, upstream calls in flight per address. The counters are in Redis
- * when there is one (every replica sees the same budgets); calls in flight are this replica's.
+ * authentications per address and across all addresses, upstream calls in flight per address.
+ * The counters are in Redis when there is one (every replica sees the same budgets); calls in
+ * flight are this replica's. The budgets of an address never refuse a known-good credential: an
+ * attacker sharing an office's or a carrier's address cannot lock its honest users out.
  */
 @Injectable()
 export class CallerBudgets implements OnApplicationShutdown {
   private readonly counters: SharedWindowCounters;
   private readonly perAddress: Budget;
+  private readonly withoutCredential: Budget;
   private readonly perCaller: Budget;
   private readonly authFailures: Budget;
   private readonly maxInFlight: number;
   private readonly inFlight = new Map<string, number>();
+  /** UPSTREAM_MAX_CONCURRENCY, and the calls in flight from all addresses (this replica's). */
+  private readonly slots: number;
+  private inFlightTotal = 0;
+  readonly knownGood: KnownGoodCredentials;
+  private readonly globalFailures: GlobalFailureBudget;
+  private readonly knownGoodTtlSeconds: number;
 
   constructor(
     @Inject(ConfigService) config: ConfigService<AppConfigShape, true>,
     @InjectRedis() redis: Redis | null,
     private readonly metrics: MetricsService,
+    @InjectRootLogger() rootLogger: Logger,
   ) {
     const app = config.getOrThrow(APP_CONFIG, { infer: true });
     this.counters = new SharedWindowCounters(redis);
     this.perAddress = budgetOf('per-address', app.perAddress.requestsPerMinute);
+    this.withoutCredential = budgetOf(
+      'per-address-no-credential',
+      app.perAddress.requestsPerMinute,
+    );
     this.perCaller = budgetOf('per-caller', app.rateLimitPerMinute);
     this.authFailures = budgetOf('auth-failures', app.perAddress.authFailuresPerMinute);
     this.maxInFlight = app.perAddress.maxInFlight;
+    this.slots = app.upstream.maxConcurrency;
+    this.knownGoodTtlSeconds = app.credentials.knownGoodTtlSeconds;
+    this.knownGood = new KnownGoodCredentials(redis, this.knownGoodTtlSeconds * 1000);
+    const logger = rootLogger.child({ context: 'CallerBudgets' });
+    this.globalFailures = new GlobalFailureBudget(
+      this.counters,
+      app.credentials.globalFailuresPerMinute,
+      redis,
+      (count, resetMs) =>
+        logger.warn(
+          `global failed-credential budget spent: ${count} distinct credentials refused this minute ` +
+            `(AUTH_FAILURES_GLOBAL_PER_MINUTE=${app.credentials.globalFailuresPerMinute}); ` +
+            `credentials not seen to succeed in the last ${this.knownGoodTtlSeconds} s are refused ` +
+            `for ${Math.ceil(resetMs / 1000)} s`,
+        ),
+    );
+    metrics.measureGlobalAuthFailures(() => this.globalFailures.spent);
   }
 
   onApplicationShutdown(): void {
     this.counters.close();
+    this.globalFailures.close();
   }
 
-  /** One request from this address, whoever it claims to be. */
+  /**
+   * One request with a credential from this address, whoever it claims to be. Past the budget,
+   * the answer carries the refusal, for the guard to throw unless the credential is known-good.
+   */
   spendAddressRequest(caller: Caller): Promise<BudgetLeft | undefined> {
     return this.spend(this.perAddress, `address:${caller.address}`, 'requests from this address');
   }
 
-  /** One request of an authenticated caller. */
-  spendCallerRequest(caller: Caller): Promise<BudgetLeft | undefined> {
-    return this.spend(this.perCaller, `caller:${caller.key}`, 'requests');
+  /** One request without any Authorization from this address: a budget of its own. */
+  spendAddressRequestWithoutCredential(caller: Caller): Promise<BudgetLeft | undefined> {
+    return this.spend(
+      this.withoutCredential,
+      `address-no-credential:${caller.address}`,
+      'requests without credentials from this address',
+    );
   }
 
-  /** A 429 while the caller's failed authentications are over budget; counts nothing. */
+  /** One request of an authenticated caller. */
+  async spendCallerRequest(caller: Caller): Promise<BudgetLeft | undefined> {
+    const left = await this.spend(this.perCaller, `caller:${caller.key}`, 'requests');
+    if (left?.refusal !== undefined) throw this.refused(left.refusal);
+    return left;
+  }
+
+  /** Counts a budget's refusal the guard decided to answer. */
+  refused(refusal: ProblemException): ProblemException {
+    this.metrics.countRateLimited();
+    return refusal;
+  }
+
+  /**
+   * A 429 while the caller's failed authentications are over budget; counts nothing. A known-good
+   * credential is never refused for its address's failures (a verified one is judged by its own).
+   */
   async checkAuthFailures(caller: Caller): Promise<void> {
     if (this.authFailures.limit === 0) return;
+    if (!caller.verified && this.knownGood.knownHere(caller)) return;
     const { count, resetMs } = await this.counters.peek(failuresOf(caller));
     if (count < this.authFailures.limit) return;
+    if (!caller.verified && (await this.knownGood.known(caller))) return;
     this.metrics.countCallerRejection('auth_failures');
     throw tooManyRequests(this.authFailures, resetMs, 'rejected credentials');
   }
 
-  async countAuthFailure(caller: Caller, source: 'bff' | 'upstream'): Promise<void> {
+  /**
+   * A rejected credential: counted against the address (or the verified subject) and, when
+   * `credential` (a token the upstream or the JWT verification refused, not a malformed header),
+   * once per minute against the global budget.
+   */
+  async countAuthFailure(
+    caller: Caller,
+    source: 'bff' | 'upstream',
+    credential: boolean,
+  ): Promise<void> {
     this.metrics.countAuthFailure(source);
+    if (credential) await this.globalFailures.failed(caller.key);
     if (this.authFailures.limit > 0) await this.counters.hit(failuresOf(caller), WINDOW_MS);
   }
 
   /**
    * Runs one upstream call within the address's bound of calls in flight (a 429 and no call past
-   * it), and counts an upstream 401/403 as a failed authentication.
+   * it) and the global failure budget (a credential not known-good is not tried past it), and
+   * counts an upstream 401/403 as a failed authentication.
    */
   async callUpstream(caller: Caller, send: () => Promise<UpstreamReply>): Promise<UpstreamReply> {
+    let trial = !this.knownGood.knownHere(caller);
+    if (trial && !this.globalFailures.admits()) {
+      if (!(await this.knownGood.known(caller))) throw this.globalRefusal();
+      trial = false;
+    }
     const inFlight = this.inFlight.get(caller.address) ?? 0;
     if (this.maxInFlight > 0 && inFlight >= this.maxInFlight) {
       this.metrics.countCallerRejection('in_flight');
@@ -134,7 +213,21 @@ export class CallerBudgets implements OnApplicationShutdown {
         { headers: { 'Retry-After': '1' } },
       );
     }
+    // Fair slots: an address holding n calls gets another only while more than n are free, so
+    // the last free slots go to addresses holding none (a new caller is admitted however many
+    // calls other addresses abandoned, as long as they are fewer than the slots). An address
+    // holding none meets the usual 503 when every slot is taken.
+    if (inFlight > 0 && inFlight >= this.slots - this.inFlightTotal) {
+      this.metrics.countCallerRejection('fair_share');
+      throw new ProblemException(
+        'too-many-requests',
+        `This address has ${inFlight} upstream calls in flight while few are left for other callers; retry in 1 s.`,
+        { headers: { 'Retry-After': '1' } },
+      );
+    }
     this.inFlight.set(caller.address, inFlight + 1);
+    this.inFlightTotal += 1;
+    if (trial) this.globalFailures.trial();
     let status: number | undefined;
     try {
       const reply = await send();
@@ -144,25 +237,52 @@ export class CallerBudgets implements OnApplicationShutdown {
       if (error instanceof UpstreamError) status = error.failure.upstreamStatus;
       throw error;
     } finally {
+      if (trial) this.globalFailures.settled();
+      this.inFlightTotal -= 1;
       const left = (this.inFlight.get(caller.address) ?? 1) - 1;
       if (left === 0) this.inFlight.delete(caller.address);
       else this.inFlight.set(caller.address, left);
-      if (status !== undefined && REJECTED_CREDENTIAL.has(status)) {
-        await this.countAuthFailure(caller, 'upstream');
+      if (status !== undefined && status >= 200 && status < 300) this.knownGood.succeeded(caller);
+      else if (status !== undefined && REJECTED_CREDENTIAL.has(status)) {
+        this.knownGood.failed(caller);
+        await this.countAuthFailure(caller, 'upstream', true);
       }
     }
+  }
+
+  /** Past the global failure budget (401), or while credentials being tried would fill it (503). */
+  private globalRefusal(): ProblemException {
+    this.metrics.countCallerRejection('auth_failures_global');
+    if (!this.globalFailures.spent) {
+      return new ProblemException(
+        'upstream-unavailable',
+        'Too many new credentials are being tried at once; retry in 1 s.',
+        { headers: { 'Retry-After': '1' } },
+      );
+    }
+    const wait = String(Math.max(1, Math.ceil(this.globalFailures.resetMs / 1000)));
+    return new ProblemException(
+      'unauthorized',
+      `Too many credentials were refused in the last minute across all callers: only credentials ` +
+        `that succeeded in the last ${this.knownGoodTtlSeconds} s are sent on; retry in ${wait} s.`,
+      { headers: { 'WWW-Authenticate': 'Bearer', 'Retry-After': wait } },
+    );
   }
 
   private async spend(budget: Budget, key: string, what: string): Promise<BudgetLeft | undefined> {
     if (budget.limit === 0) return undefined;
     const { count, resetMs } = await this.counters.hit(`${budget.name}:${key}`, WINDOW_MS);
+    const wait = Math.max(1, Math.ceil(resetMs / 1000));
     if (count <= budget.limit) {
       return {
         policy: budget.policy,
-        left: `"${budget.name}";r=${budget.limit - count};t=${Math.max(1, Math.ceil(resetMs / 1000))}`,
+        left: `"${budget.name}";r=${budget.limit - count};t=${wait}`,
       };
     }
-    this.metrics.countRateLimited();
-    throw tooManyRequests(budget, resetMs, what);
+    return {
+      policy: budget.policy,
+      left: `"${budget.name}";r=0;t=${wait}`,
+      refusal: tooManyRequests(budget, resetMs, what),
+    };
   }
 }

@@ -27,9 +27,11 @@ const invalidToken = () =>
 
 /**
  * Who may spend the session token, in this order: the address's request budget (whatever
- * credential is claimed, so rotating tokens cannot escape it); the credential, verified when
- * JWT verification is on (the form only otherwise: the upstream judges the token); the budget of
- * failed authentications, before anything reaches the upstream; then the caller's own budget.
+ * credential is claimed, so rotating tokens cannot escape it; requests without any credential
+ * have a budget of their own); the credential, verified when JWT verification is on (the form
+ * only otherwise: the upstream judges the token); the budget of failed authentications, before
+ * anything reaches the upstream; then the caller's own budget. The address's budgets never refuse
+ * a known-good credential (one that succeeded recently, or a verified JWT).
  */
 @Injectable()
 export class CallerGuard implements CanActivate {
@@ -43,14 +45,39 @@ export class CallerGuard implements CanActivate {
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
     const claimed = callerOf(request);
+    const { authorization } = request.headers;
+    if (authorization === undefined) {
+      // No attempt at a credential: it cannot use up what callers with one may spend.
+      const left = await this.budgets.spendAddressRequestWithoutCredential(claimed);
+      void reply.headers(rateLimitHeaders([left]));
+      if (left?.refusal !== undefined) throw this.budgets.refused(left.refusal);
+      await this.budgets.checkAuthFailures(claimed);
+      throw unauthorized(authorization);
+    }
     // Every answer past a budget says where the client stands, a 401 included.
     const address = await this.budgets.spendAddressRequest(claimed);
     void reply.headers(rateLimitHeaders([address]));
+    if (address?.refusal !== undefined && !(await this.knownGood(request, claimed))) {
+      throw this.budgets.refused(address.refusal);
+    }
     const caller = await this.authenticate(request, claimed);
     const own = await this.budgets.spendCallerRequest(caller);
     void reply.headers(rateLimitHeaders([address, own]));
     request.caller = caller;
     return true;
+  }
+
+  /** Only past an address's budget: whether the credential is one its neighbours cannot lock out. */
+  private async knownGood(request: FastifyRequest, claimed: Caller): Promise<boolean> {
+    const token = bearerToken(request.headers.authorization);
+    if (token === undefined) return false;
+    if (!this.verifier.enabled) return this.budgets.knownGood.known(claimed);
+    try {
+      await this.verifier.subjectKeyOf(token, claimed.key);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   private async authenticate(request: FastifyRequest, claimed: Caller): Promise<Caller> {
@@ -75,8 +102,8 @@ export class CallerGuard implements CanActivate {
     // Past the budget, the address learns nothing more about credentials until its window ends.
     await this.budgets.checkAuthFailures(caller ?? claimed);
     if (rejection === undefined) return caller as Caller;
-    // No header at all is no attempt at a credential.
-    if (authorization !== undefined) await this.budgets.countAuthFailure(claimed, 'bff');
+    // A token the verification refused is a credential tried; a malformed header is not.
+    await this.budgets.countAuthFailure(claimed, 'bff', token !== undefined);
     throw rejection;
   }
 }

@@ -48,7 +48,9 @@ const AUTH_PROBLEMS = [
       'No `Authorization: Bearer <token>` header, or not of that form; or, with JWT verification on ' +
       '(`AUTH_JWKS_URL`, `AUTH_ISSUER`, `AUTH_AUDIENCE`), a token that fails it: bad signature, another ' +
       'issuer or audience, expired or not yet valid, a disallowed algorithm, an unknown key. Nothing is ' +
-      'sent upstream, and a rejected credential counts against the address (see 429).',
+      'sent upstream, and a rejected credential counts against the address (see 429). Also, while more than ' +
+      '`AUTH_FAILURES_GLOBAL_PER_MINUTE` distinct credentials were refused this minute across all callers, a ' +
+      'credential not seen to succeed in the last `AUTH_KNOWN_GOOD_TTL_S` (with `Retry-After`).',
     detail: 'An Authorization header with a Bearer token is required.',
     headers: {
       ...ANSWER_HEADERS,
@@ -81,10 +83,13 @@ const UPSTREAM_PROBLEMS = [
     description:
       'Over a budget; nothing is sent upstream. Per minute: more than `RATE_LIMIT_PER_MINUTE` requests from ' +
       'this caller (the verified subject with JWT verification on, else the bearer token however it is ' +
-      'spelled), more than `RATE_LIMIT_PER_ADDRESS_PER_MINUTE` from this client address whatever the token, ' +
-      'or more than `AUTH_FAILURES_PER_MINUTE` rejected credentials from this address (malformed or invalid ' +
-      'tokens, and 401/403 answers of the upstream): then every request from it until the window ends. Or more ' +
-      'than `MAX_IN_FLIGHT_PER_ADDRESS` upstream calls from this address still in flight.',
+      'spelled), more than `RATE_LIMIT_PER_ADDRESS_PER_MINUTE` from this client address whatever the token ' +
+      '(requests without `Authorization` have a budget of their own of that size), or more than ' +
+      '`AUTH_FAILURES_PER_MINUTE` rejected credentials from this address (malformed or invalid tokens, and ' +
+      '401/403 answers of the upstream): then every request from it until the window ends, except a ' +
+      'known-good credential (one the upstream accepted in the last `AUTH_KNOWN_GOOD_TTL_S`, or a verified ' +
+      'JWT). Or more than `MAX_IN_FLIGHT_PER_ADDRESS` upstream calls from this address still in flight, or as ' +
+      'many as there are free upstream slots (the last ones go to addresses holding none).',
     detail: 'More than 120 requests per 60 s; retry in 42 s.',
     headers: WITH_RETRY_AFTER,
   }),
@@ -110,7 +115,8 @@ const UPSTREAM_PROBLEMS = [
     kind: 'upstream-unavailable',
     description:
       'The upstream cannot be used now: it answered 503 (its `Retry-After` is passed on), it is failing and ' +
-      'the circuit breaker is open, too many calls are in flight, the upstream session token has expired, ' +
+      'the circuit breaker is open, too many calls are in flight (or too many new credentials are being ' +
+      'tried near `AUTH_FAILURES_GLOBAL_PER_MINUTE`), the upstream session token has expired, ' +
       'or an Idempotency-Key was sent while the shared idempotency store (Redis) is unreachable; or, with ' +
       "JWT verification on, the identity provider's keys (JWKS) cannot be fetched (`auth-unavailable`).",
     detail: 'The upstream API is failing; requests are paused for a short while.',

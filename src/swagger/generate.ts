@@ -5,7 +5,7 @@ import { buildOpenApiDocument } from './swagger';
 
 /** Placeholder config: building the document needs no upstream and opens no port. */
 export const SPEC_GENERATION_ENV = {
-  UPSTREAM_BASE_URL: 'http://upstream.invalid',
+  UPSTREAM_BASE_URL: 'https://upstream.invalid',
   UPSTREAM_SESSION_TOKEN: 'unused',
   DOCS_ENABLED: 'false',
 } as const;

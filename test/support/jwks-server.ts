@@ -1,4 +1,4 @@
-import { createServer, Server } from 'node:http';
+import { createServer, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, type CryptoKey, type JWK, SignJWT } from 'jose';
 
@@ -41,11 +41,14 @@ export function token(
 export class JwksServer {
   keys: JWK[] = [];
   fetches = 0;
+  /** Answers instead of the key set when set (a failure, a huge body). */
+  answer?: (res: ServerResponse) => void;
   private readonly server: Server;
 
   constructor() {
     this.server = createServer((_req, res) => {
       this.fetches += 1;
+      if (this.answer) return this.answer(res);
       res
         .writeHead(200, { 'Content-Type': 'application/json' })
         .end(JSON.stringify({ keys: this.keys }));
