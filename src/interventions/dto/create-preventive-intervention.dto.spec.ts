@@ -261,11 +261,18 @@ describe('CreatePreventiveInterventionDto through ValidateRequestPipe', () => {
     });
   });
 
-  it('leaves non-body arguments alone', () => {
+  it('leaves path parameters and custom arguments alone', () => {
     const pipe = new ValidateRequestPipe();
-    expect(pipe.transform('x', { type: 'query', metatype: CreatePreventiveInterventionDto })).toBe(
-      'x',
-    );
+    for (const type of ['param', 'custom'] as const)
+      expect(pipe.transform('x', { type, metatype: CreatePreventiveInterventionDto })).toBe('x');
+  });
+
+  it('validates a query string as strictly as a body: no conversion, no unknown parameter', () => {
+    const pipe = new ValidateRequestPipe();
+    const query = (value: object) => () =>
+      pipe.transform(value, { type: 'query', metatype: CreatePreventiveInterventionDto });
+    expect(query({ ...VENDOR_EXAMPLE, routineId: '1' })).toThrow('The query string is invalid.');
+    expect(query({ ...VENDOR_EXAMPLE, extra: 'x' })).toThrow('The query string is invalid.');
   });
 });
 
