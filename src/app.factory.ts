@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import fastifyCookie from '@fastify/cookie';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -149,20 +150,32 @@ export async function createApp(
   fastify.decorateRequest('forward', null);
   fastify.decorateRequest('caller', null);
   relayUpstreamReplies(fastify);
+  // Only the session mode reads cookies: bearer mode parses none.
+  if (config.session !== undefined) await app.register(fastifyCookie);
 
   // Without allowed origins CORS adds nothing (no Access-Control-* header is ever sent), so the
   // plugin is not mounted: it would still run a hook on every request.
   if (config.corsOrigins.length > 0) {
-    const methods = new Set(
+    const methods = new Set<string>(
       app
         .get(ProxiedRoutes)
         .list()
         .map((route) => route.method),
     );
+    // GET /bff/user and POST /bff/logout, which X-CSRF makes preflighted.
+    if (config.session !== undefined) methods.add('GET').add('POST');
     app.enableCors({
       origin: [...config.corsOrigins],
       methods: [...methods],
-      allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'Idempotency-Key'],
+      ...(config.session === undefined
+        ? {
+            allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'Idempotency-Key'],
+          }
+        : {
+            // The session cookie goes only to these exact origins (never `*`), with X-CSRF.
+            credentials: true,
+            allowedHeaders: ['X-CSRF', 'Content-Type', 'X-Request-Id', 'Idempotency-Key'],
+          }),
       exposedHeaders: [
         'X-Request-Id',
         'Retry-After',

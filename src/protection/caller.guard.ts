@@ -1,9 +1,14 @@
-import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Inject, Injectable, Optional } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { bearerToken, Caller, callerOf } from '../common/caller';
+import { bearerToken, Caller, callerOf, subjectKey } from '../common/caller';
 import { ProblemException } from '../common/problem';
 import { CallerBudgets, rateLimitHeaders } from './caller-budgets';
 import { InvalidToken, JwtVerifier } from './jwt-verifier';
+import {
+  SESSION_AUTHENTICATOR,
+  SessionAuthenticator,
+  SessionRefused,
+} from './session-authenticator';
 
 function unauthorized(authorization: string | undefined): ProblemException {
   return new ProblemException(
@@ -30,12 +35,16 @@ const invalidToken = () =>
  * credential is claimed, so rotating tokens cannot escape it); the credential, verified when
  * JWT verification is on (the form only otherwise: the upstream judges the token); the budget of
  * failed authentications, before anything reaches the upstream; then the caller's own budget.
+ * In session mode the credential is the session cookie with the `X-CSRF: 1` header instead.
  */
 @Injectable()
 export class CallerGuard implements CanActivate {
   constructor(
     private readonly budgets: CallerBudgets,
     private readonly verifier: JwtVerifier,
+    @Optional()
+    @Inject(SESSION_AUTHENTICATOR)
+    private readonly sessions: SessionAuthenticator | null = null,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -46,7 +55,10 @@ export class CallerGuard implements CanActivate {
     // Every answer past a budget says where the client stands, a 401 included.
     const address = await this.budgets.spendAddressRequest(claimed);
     void reply.headers(rateLimitHeaders([address]));
-    const caller = await this.authenticate(request, claimed);
+    const caller =
+      this.sessions === null
+        ? await this.authenticate(request, claimed)
+        : await this.authenticateSession(this.sessions, request, claimed);
     const own = await this.budgets.spendCallerRequest(caller);
     void reply.headers(rateLimitHeaders([address, own]));
     request.caller = caller;
@@ -78,5 +90,27 @@ export class CallerGuard implements CanActivate {
     // No header at all is no attempt at a credential.
     if (authorization !== undefined) await this.budgets.countAuthFailure(claimed, 'bff');
     throw rejection;
+  }
+
+  private async authenticateSession(
+    sessions: SessionAuthenticator,
+    request: FastifyRequest,
+    claimed: Caller,
+  ): Promise<Caller> {
+    await this.budgets.checkAuthFailures(claimed);
+    try {
+      const session = await sessions.authenticate(request);
+      return {
+        address: claimed.address,
+        key: subjectKey(session.iss, session.sub),
+        verified: true,
+        authorization: `Bearer ${session.accessToken}`,
+      };
+    } catch (error) {
+      if (error instanceof SessionRefused && error.attempted) {
+        await this.budgets.countAuthFailure(claimed, 'bff');
+      }
+      throw error;
+    }
   }
 }

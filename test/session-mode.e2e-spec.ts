@@ -1,0 +1,238 @@
+// Issue 25: the BFF session mode (RFC 10017) against a real oidc-provider on a loopback port,
+// logging in through its login form over HTTP, with the upstream stub and a real redis-server.
+import { randomBytes } from 'node:crypto';
+import Redis from 'ioredis';
+import type { DevProvider } from '../scripts/dev-oidc-provider.mjs';
+import { RunningBff, ROUTE, SESSION_TOKEN, startBff, VALID_BODY } from './support/bff';
+import { freePort } from './support/free-port';
+import { RedisServer } from './support/redis-server';
+import {
+  CookieJar,
+  DEMO_USER,
+  logIn,
+  send,
+  sessionEnv,
+  startProvider,
+} from './support/session-login';
+import { UpstreamStub } from './support/upstream-stub';
+
+const SESSION = '__Host-bff-session';
+const LOGIN = '__Host-bff-login';
+const CSRF = { 'x-csrf': '1' };
+
+let upstream: UpstreamStub;
+let provider: DevProvider;
+let bff: RunningBff;
+let bffUrl: string;
+
+beforeAll(async () => {
+  upstream = await new UpstreamStub().start();
+  const port = await freePort();
+  bffUrl = `http://127.0.0.1:${port}`;
+  provider = await startProvider(bffUrl);
+  bff = await startBff({
+    ...sessionEnv(provider.issuer, bffUrl),
+    PORT: String(port),
+    UPSTREAM_BASE_URL: upstream.url,
+  });
+});
+afterAll(async () => {
+  await bff?.close();
+  await provider?.close();
+  await upstream?.stop();
+});
+beforeEach(() => upstream.reset());
+
+/** A Set-Cookie line as its name=value and its attributes, lower-cased, in a set. */
+function cookieOf(response: Response, name: string) {
+  const line = response.headers.getSetCookie().find((l) => l.startsWith(`${name}=`));
+  if (line === undefined) return undefined;
+  const [pair, ...attributes] = line.split(';').map((part) => part.trim());
+  return {
+    value: pair.slice(name.length + 1),
+    attributes: new Set(attributes.map((a) => a.toLowerCase())),
+  };
+}
+
+const create = (jar: CookieJar, headers: Record<string, string> = CSRF, url = bffUrl) =>
+  send(`${url}${ROUTE}`, jar, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(VALID_BODY),
+  });
+
+async function expectProblem(response: Response, status: number, kind: string) {
+  expect(response.status).toBe(status);
+  expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  const body = (await response.json()) as { type: string };
+  expect(body.type).toBe(`urn:interventions-bff:problem:${kind}`);
+}
+
+describe('AUTH_MODE=session', () => {
+  it('logs in, tells who is logged in, creates with the session token, logs out', async () => {
+    const jar = new CookieJar();
+    const { start, callback } = await logIn(bffUrl, jar, '/docs');
+
+    const authorize = new URL(start.headers.get('location') as string);
+    expect(authorize.origin + authorize.pathname).toBe(`${provider.issuer}/auth`);
+    const query = Object.fromEntries(authorize.searchParams);
+    expect(query).toMatchObject({
+      response_type: 'code',
+      client_id: 'interventions-bff',
+      redirect_uri: `${bffUrl}/bff/callback`,
+      code_challenge_method: 'S256',
+      scope: 'openid profile email offline_access',
+    });
+    for (const name of ['state', 'nonce', 'code_challenge']) {
+      expect(query[name]).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    }
+    const login = cookieOf(start, LOGIN);
+    expect(login?.attributes).toEqual(
+      new Set(['max-age=600', 'path=/', 'httponly', 'secure', 'samesite=lax']),
+    );
+
+    expect(callback.status).toBe(302);
+    expect(callback.headers.get('location')).toBe('/docs');
+    const session = cookieOf(callback, SESSION);
+    expect(session?.value).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(session?.attributes).toEqual(
+      new Set(['path=/', 'httponly', 'secure', 'samesite=strict']),
+    );
+    expect(cookieOf(callback, LOGIN)?.attributes.has('max-age=0')).toBe(true);
+
+    const user = await send(`${bffUrl}/bff/user`, jar, { headers: CSRF });
+    expect(user.status).toBe(200);
+    const me = (await user.json()) as Record<string, string>;
+    expect(me).toEqual({
+      sub: DEMO_USER.sub,
+      name: DEMO_USER.name,
+      email: DEMO_USER.email,
+      sessionExpiresAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+    });
+    const expiresInS = (Date.parse(me.sessionExpiresAt) - Date.now()) / 1000;
+    expect(expiresInS).toBeGreaterThan(1790);
+    expect(expiresInS).toBeLessThanOrEqual(1800);
+
+    // A browser's own Authorization is never what goes upstream.
+    const created = await create(jar, { ...CSRF, authorization: 'Bearer from-the-page' });
+    expect(created.status).toBe(201);
+    expect(upstream.requests).toHaveLength(1);
+    const sent = upstream.requests[0].headers;
+    expect(sent['x-session-token']).toBe(SESSION_TOKEN);
+    expect(sent.cookie).toBeUndefined();
+    expect(sent['x-csrf']).toBeUndefined();
+    expect(sent.authorization).toMatch(/^Bearer [\w-]{20,}/);
+    expect(sent.authorization).not.toBe('Bearer from-the-page');
+    // The bearer is the provider's own access token: its userinfo endpoint accepts it.
+    const userinfo = await fetch(`${provider.issuer}/me`, {
+      headers: { authorization: sent.authorization as string },
+    });
+    expect(userinfo.status).toBe(200);
+    expect(((await userinfo.json()) as { sub: string }).sub).toBe(DEMO_USER.sub);
+
+    const anonymous = await send(`${bffUrl}/bff/logout`, new CookieJar(), {
+      method: 'POST',
+      headers: CSRF,
+    });
+    await expectProblem(anonymous, 401, 'unauthorized');
+    await expectProblem(await send(`${bffUrl}/bff/logout`, jar, { method: 'POST' }), 403, 'forbidden');
+    const cookieBefore = jar.get(SESSION) as string;
+    const out = await send(`${bffUrl}/bff/logout`, jar, { method: 'POST', headers: CSRF });
+    expect(out.status).toBe(200);
+    const cleared = cookieOf(out, SESSION);
+    expect(cleared?.value).toBe('');
+    expect(cleared?.attributes.has('max-age=0')).toBe(true);
+    const { endSessionUrl } = (await out.json()) as { endSessionUrl: string };
+    const end = new URL(endSessionUrl);
+    expect(end.origin + end.pathname).toBe(`${provider.issuer}/session/end`);
+    expect(end.searchParams.get('post_logout_redirect_uri')).toBe(`${bffUrl}/`);
+    expect(end.searchParams.get('id_token_hint')).toMatch(/^ey/);
+    // The access token went with the refresh token's revocation (the grant is revoked).
+    const revoked = await fetch(`${provider.issuer}/me`, {
+      headers: { authorization: sent.authorization as string },
+    });
+    expect(revoked.status).toBe(401);
+
+    // The old cookie is refused from now on, and nothing more reaches the upstream.
+    jar.set(SESSION, cookieBefore);
+    upstream.reset();
+    await expectProblem(await send(`${bffUrl}/bff/user`, jar, { headers: CSRF }), 401, 'unauthorized');
+    await expectProblem(await create(jar), 401, 'unauthorized');
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('403 without X-CSRF: 1, 401 without a session or with a forged one; no upstream call', async () => {
+    const jar = new CookieJar();
+    await logIn(bffUrl, jar);
+    await expectProblem(await create(jar, {}), 403, 'forbidden');
+    await expectProblem(await create(jar, { 'x-csrf': '0' }), 403, 'forbidden');
+    await expectProblem(await send(`${bffUrl}/bff/user`, jar), 403, 'forbidden');
+    await expectProblem(await create(new CookieJar()), 401, 'unauthorized');
+    for (const forged of [randomBytes(32).toString('base64url'), 'garbage', '']) {
+      const forgedJar = new CookieJar();
+      forgedJar.set(SESSION, forged);
+      await expectProblem(await create(forgedJar), 401, 'unauthorized');
+    }
+    // A bearer token alone is nothing in session mode.
+    await expectProblem(
+      await create(new CookieJar(), { ...CSRF, authorization: 'Bearer some-token' }),
+      401,
+      'unauthorized',
+    );
+    expect(upstream.requests).toHaveLength(0);
+    expect((await create(jar)).status).toBe(201);
+  });
+
+  it('replaces a cookie planted before the login, which stays worthless', async () => {
+    const jar = new CookieJar();
+    const planted = randomBytes(32).toString('base64url');
+    jar.set(SESSION, planted);
+    const { callback } = await logIn(bffUrl, jar);
+    const fresh = cookieOf(callback, SESSION)?.value;
+    expect(fresh).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(fresh).not.toBe(planted);
+    expect((await send(`${bffUrl}/bff/user`, jar, { headers: CSRF })).status).toBe(200);
+    const attacker = new CookieJar();
+    attacker.set(SESSION, planted);
+    expect((await send(`${bffUrl}/bff/user`, attacker, { headers: CSRF })).status).toBe(401);
+    // Two logins in one browser are two different sessions.
+    const again = await logIn(bffUrl, new CookieJar());
+    expect(cookieOf(again.callback, SESSION)?.value).not.toBe(fresh);
+  });
+
+  it.each([
+    'https://evil.example',
+    '//evil.example',
+    '/\\evil.example',
+    '\\/evil.example',
+    'evil.example',
+  ])('returnTo=%s: 400, no redirect, no login cookie', async (returnTo) => {
+    const answer = await send(
+      `${bffUrl}/bff/login?returnTo=${encodeURIComponent(returnTo)}`,
+      new CookieJar(),
+    );
+    expect(answer.headers.get('location')).toBeNull();
+    expect(answer.headers.getSetCookie()).toEqual([]);
+    await expectProblem(answer, 400, 'malformed-request');
+  });
+
+  it('a wrong or missing state, a provider error or a bad code: 400 and no session', async () => {
+    const cases: Array<[string, (state: string) => string, boolean]> = [
+      ['a wrong state', () => '?code=abc&state=wrong', true],
+      ['no login cookie (another browser)', (state) => `?code=abc&state=${state}`, false],
+      ['an error from the provider', (state) => `?error=access_denied&state=${state}`, true],
+      ['a code the provider never issued', (state) => `?code=not-a-code&state=${state}`, true],
+    ];
+    for (const [, query, sameBrowser] of cases) {
+      const jar = new CookieJar();
+      const start = await send(`${bffUrl}/bff/login`, jar);
+      const state = new URL(start.headers.get('location') as string).searchParams.get('state');
+      const answer = await send(
+        `${bffUrl}/bff/callback${query(String(state))}`,
+        sameBrowser ? jar : new CookieJar(),
+      );
+      await expectProblem(answer, 400, 'login-failed');
+      expect(cookieOf(answer, SESSION)).toBeUndefined();
+    }
+  });
+});
