@@ -13,8 +13,7 @@ export const DEMO_USER = Object.freeze({
   email: 'technician@example.test',
 });
 
-const escapeHtml = (text) =>
-  String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 function loginPage(uid, message = '') {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Development provider: log in</title></head>
@@ -74,7 +73,9 @@ export async function startDevProvider({ port = 0, clients, accessTokenTtlS = 60
     jwks: {
       keys: [
         {
-          ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }),
+          ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({
+            format: 'jwk',
+          }),
           kid: randomBytes(8).toString('base64url'),
           use: 'sig',
           alg: 'RS256',
@@ -117,9 +118,14 @@ export async function startDevProvider({ port = 0, clients, accessTokenTtlS = 60
       if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
       if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
       const grantId = await grant.save();
-      await provider.interactionFinished(req, res, { consent: { grantId } }, {
-        mergeWithLastSubmission: true,
-      });
+      await provider.interactionFinished(
+        req,
+        res,
+        { consent: { grantId } },
+        {
+          mergeWithLastSubmission: true,
+        },
+      );
       return;
     }
     if (req.method === 'GET') {
@@ -133,9 +139,14 @@ export async function startDevProvider({ port = 0, clients, accessTokenTtlS = 60
         .end(loginPage(uid, 'Unknown login or wrong password.'));
       return;
     }
-    await provider.interactionFinished(req, res, { login: { accountId: DEMO_USER.sub } }, {
-      mergeWithLastSubmission: false,
-    });
+    await provider.interactionFinished(
+      req,
+      res,
+      { login: { accountId: DEMO_USER.sub } },
+      {
+        mergeWithLastSubmission: false,
+      },
+    );
   }
 
   handler = (req, res) => {

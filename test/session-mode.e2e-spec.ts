@@ -135,7 +135,11 @@ describe('AUTH_MODE=session', () => {
       headers: CSRF,
     });
     await expectProblem(anonymous, 401, 'unauthorized');
-    await expectProblem(await send(`${bffUrl}/bff/logout`, jar, { method: 'POST' }), 403, 'forbidden');
+    await expectProblem(
+      await send(`${bffUrl}/bff/logout`, jar, { method: 'POST' }),
+      403,
+      'forbidden',
+    );
     const cookieBefore = jar.get(SESSION) as string;
     const out = await send(`${bffUrl}/bff/logout`, jar, { method: 'POST', headers: CSRF });
     expect(out.status).toBe(200);
@@ -156,7 +160,11 @@ describe('AUTH_MODE=session', () => {
     // The old cookie is refused from now on, and nothing more reaches the upstream.
     jar.set(SESSION, cookieBefore);
     upstream.reset();
-    await expectProblem(await send(`${bffUrl}/bff/user`, jar, { headers: CSRF }), 401, 'unauthorized');
+    await expectProblem(
+      await send(`${bffUrl}/bff/user`, jar, { headers: CSRF }),
+      401,
+      'unauthorized',
+    );
     await expectProblem(await create(jar), 401, 'unauthorized');
     expect(upstream.requests).toHaveLength(0);
   });
@@ -233,6 +241,103 @@ describe('AUTH_MODE=session', () => {
       );
       await expectProblem(answer, 400, 'login-failed');
       expect(cookieOf(answer, SESSION)).toBeUndefined();
+    }
+  });
+});
+
+describe('AUTH_MODE=session, budgets and idempotency', () => {
+  it('key them by the session user (iss + sub), whichever of their sessions calls', async () => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const own = await startProvider(url);
+    const limited = await startBff({
+      ...sessionEnv(own.issuer, url),
+      PORT: String(port),
+      UPSTREAM_BASE_URL: upstream.url,
+      RATE_LIMIT_PER_MINUTE: '3',
+    });
+    try {
+      const [first, second] = [new CookieJar(), new CookieJar()];
+      await logIn(url, first);
+      await logIn(url, second);
+      const key = { ...CSRF, 'idempotency-key': 'c0ffee00-0000-4000-8000-000000000001' };
+      expect((await create(first, key, url)).status).toBe(201);
+      const replay = await create(second, key, url);
+      expect(replay.status).toBe(201);
+      expect(replay.headers.get('idempotent-replayed')).toBe('true');
+      expect(upstream.requests).toHaveLength(1);
+      expect((await create(second, CSRF, url)).status).toBe(201);
+      const over = await create(first, CSRF, url);
+      await expectProblem(over, 429, 'too-many-requests');
+      expect(over.headers.get('ratelimit')).toMatch(/^"per-caller";r=0;/);
+    } finally {
+      await limited.close();
+      await own.close();
+    }
+  });
+});
+
+describe('AUTH_MODE=session with REDIS_URL, two replicas', () => {
+  let redis: RedisServer;
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('a session made through one replica works through the other; Redis holds no token', async () => {
+    const portA = await freePort();
+    const url = `http://127.0.0.1:${portA}`;
+    const own = await startProvider(url);
+    // Both behind one public address: the provider knows one redirect URI.
+    const env = {
+      ...sessionEnv(own.issuer, url),
+      UPSTREAM_BASE_URL: upstream.url,
+      REDIS_URL: redis.url,
+    };
+    const a = await startBff({ ...env, PORT: String(portA) });
+    const b = await startBff(env);
+    const client = new Redis(redis.url);
+    try {
+      const jar = new CookieJar();
+      await logIn(url, jar);
+      const user = await send(`${b.url}/bff/user`, jar, { headers: CSRF });
+      expect(user.status).toBe(200);
+      expect(await create(jar, CSRF, b.url).then((r) => r.status)).toBe(201);
+      const accessToken = (upstream.requests[0].headers.authorization as string).slice(7);
+
+      const keys = await client.keys('bff:session:*');
+      expect(keys).toHaveLength(1);
+      const stored = (await client.get(keys[0])) as string;
+      const sessionId = jar.get(SESSION) as string;
+      const decoded = Buffer.from(stored, 'base64url').toString('latin1');
+      for (const secret of [accessToken, sessionId, DEMO_USER.sub, DEMO_USER.email, 'eyJ']) {
+        expect(stored).not.toContain(secret);
+        expect(decoded).not.toContain(secret);
+        expect(keys[0]).not.toContain(secret);
+      }
+      const ttl = await client.pttl(keys[0]);
+      expect(ttl).toBeGreaterThan(1790_000);
+      expect(ttl).toBeLessThanOrEqual(1800_000);
+
+      // Logged out through B: A refuses the cookie too.
+      expect(
+        (await send(`${b.url}/bff/logout`, jar, { method: 'POST', headers: CSRF })).status,
+      ).toBe(200);
+      expect(await client.keys('bff:session:*')).toEqual([]);
+      const stale = new CookieJar();
+      stale.set(SESSION, sessionId);
+      await expectProblem(
+        await send(`${url}/bff/user`, stale, { headers: CSRF }),
+        401,
+        'unauthorized',
+      );
+    } finally {
+      client.disconnect();
+      await a.close();
+      await b.close();
+      await own.close();
     }
   });
 });

@@ -531,12 +531,17 @@ function sessionOf(
 ): { session?: SessionConfig; problems: string[] } {
   if (env.AUTH_MODE !== 'session') return { problems: [] };
   const problems: string[] = [];
-  if (env.OIDC_ISSUER_URL === undefined) problems.push('OIDC_ISSUER_URL is required in session mode');
+  if (env.OIDC_ISSUER_URL === undefined)
+    problems.push('OIDC_ISSUER_URL is required in session mode');
   else if (!env.OIDC_ISSUER_URL.startsWith('https://') && !env.OIDC_ALLOW_INSECURE_HTTP) {
     problems.push('OIDC_ISSUER_URL must be https:// (http:// needs OIDC_ALLOW_INSECURE_HTTP=true)');
   }
   if (env.OIDC_CLIENT_ID === undefined) problems.push('OIDC_CLIENT_ID is required in session mode');
-  const secret = secretOf('OIDC_CLIENT_SECRET', env.OIDC_CLIENT_SECRET, env.OIDC_CLIENT_SECRET_FILE);
+  const secret = secretOf(
+    'OIDC_CLIENT_SECRET',
+    env.OIDC_CLIENT_SECRET,
+    env.OIDC_CLIENT_SECRET_FILE,
+  );
   const keys = secretOf('SESSION_KEYS', env.SESSION_KEYS, env.SESSION_KEYS_FILE);
   if (secret.problem) problems.push(secret.problem);
   if (keys.problem) problems.push(keys.problem);
@@ -550,7 +555,9 @@ function sessionOf(
     problems.push('SESSION_IDLE_TIMEOUT_S must not exceed SESSION_ABSOLUTE_TIMEOUT_S');
   }
   if (env.AUTH_JWKS_URL !== undefined) {
-    problems.push('AUTH_JWKS_URL (bearer-mode JWT verification) does not apply with AUTH_MODE=session');
+    problems.push(
+      'AUTH_JWKS_URL (bearer-mode JWT verification) does not apply with AUTH_MODE=session',
+    );
   }
   if (problems.length > 0) return { problems };
   return {

@@ -3,9 +3,12 @@ import { localReturnTo } from './return-to';
 const ORIGIN = 'https://bff.example';
 
 describe('localReturnTo', () => {
-  it.each(['/', '/docs', '/a/b?c=d#e', '/%2F%2Fevil.example'])('keeps the local path %s', (path) => {
-    expect(localReturnTo(path, ORIGIN)).toBe(path);
-  });
+  it.each(['/', '/docs', '/a/b?c=d#e', '/%2F%2Fevil.example'])(
+    'keeps the local path %s',
+    (path) => {
+      expect(localReturnTo(path, ORIGIN)).toBe(path);
+    },
+  );
 
   it('defaults to / when absent', () => {
     expect(localReturnTo(undefined, ORIGIN)).toBe('/');

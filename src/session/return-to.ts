@@ -3,6 +3,7 @@ const MAX_RETURN_TO = 2048;
 // A path on this origin: one slash then no slash or backslash (`//host` and `/\host` are other
 // hosts to a browser), and no control character or space (browsers strip some, so `/\t/host`
 // would become `//host`).
+// eslint-disable-next-line no-control-regex -- control characters are what it refuses
 const LOCAL_PATH = /^\/(?![/\\])[^\\\x00-\x20\x7f]*$/;
 
 /** `returnTo` if it is a path on this origin, else undefined (never a redirect elsewhere). */

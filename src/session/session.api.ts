@@ -9,11 +9,16 @@ export class UserDto {
   @ApiProperty({ required: false, description: 'When the provider gives it.', example: 'Ada Demo' })
   readonly name?: string;
 
-  @ApiProperty({ required: false, description: 'When the provider gives it.', example: 'ada@example.test' })
+  @ApiProperty({
+    required: false,
+    description: 'When the provider gives it.',
+    example: 'ada@example.test',
+  })
   readonly email?: string;
 
   @ApiProperty({
-    description: 'When the session ends if unused (idle or absolute timeout, the earlier), RFC 3339.',
+    description:
+      'When the session ends if unused (idle or absolute timeout, the earlier), RFC 3339.',
     format: 'date-time',
     example: '2026-12-03T18:00:00.000Z',
   })
@@ -27,7 +32,8 @@ export class LogoutDto {
     description:
       "The provider's end-session URL (with `id_token_hint` and `post_logout_redirect_uri`) to send the " +
       'browser to, or null when the provider has none.',
-    example: 'https://id.example/session/end?id_token_hint=eyJ...&post_logout_redirect_uri=https%3A%2F%2Fbff.example%2F',
+    example:
+      'https://id.example/session/end?id_token_hint=eyJ...&post_logout_redirect_uri=https%3A%2F%2Fbff.example%2F',
   })
   readonly endSessionUrl!: string | null;
 }
@@ -35,7 +41,8 @@ export class LogoutDto {
 const CSRF = ApiHeader({
   name: 'X-CSRF',
   required: true,
-  description: 'Must be `1`: the CSRF defence of RFC 10017 (a cross-site form or link cannot send it).',
+  description:
+    'Must be `1`: the CSRF defence of RFC 10017 (a cross-site form or link cannot send it).',
   schema: { type: 'string', enum: ['1'] },
 });
 
@@ -75,7 +82,8 @@ export const ApiLogin = () =>
     ApiProblemResponse({
       status: 400,
       kind: 'malformed-request',
-      description: '`returnTo` is not a path on this site (an absolute URL, `//host`, a backslash).',
+      description:
+        '`returnTo` is not a path on this site (an absolute URL, `//host`, a backslash).',
       detail: 'returnTo must be a path on this site, such as /docs.',
     }),
   );

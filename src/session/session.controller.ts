@@ -15,14 +15,7 @@ import {
 import { LoginFailed, OidcClient } from './oidc-client';
 import { localReturnTo } from './return-to';
 import { Sessions } from './sessions';
-import {
-  ApiLogin,
-  ApiCallback,
-  ApiLogout,
-  ApiUser,
-  LogoutDto,
-  UserDto,
-} from './session.api';
+import { ApiLogin, ApiCallback, ApiLogout, ApiUser, LogoutDto, UserDto } from './session.api';
 
 /** OAuth error codes are ASCII without quotes or backslashes (RFC 6749 appendix A.7). */
 const OAUTH_ERROR = /^[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}$/;
@@ -47,7 +40,10 @@ export class SessionController {
   @Get('login')
   @ApiLogin()
   async login(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
-    const returnTo = localReturnTo((request.query as Record<string, unknown>).returnTo, this.origin);
+    const returnTo = localReturnTo(
+      (request.query as Record<string, unknown>).returnTo,
+      this.origin,
+    );
     if (returnTo === undefined) {
       throw new ProblemException(
         'malformed-request',
