@@ -11,7 +11,6 @@ import { InterventionsModule } from './interventions/interventions.module';
 import { ObservabilityModule } from './observability/observability.module';
 import { Tracing } from './observability/tracing';
 import { RedisModule } from './redis/redis.module';
-import { SessionModule } from './session/session.module';
 
 @Module({})
 export class AppModule {
@@ -41,7 +40,6 @@ export class AppModule {
         ObservabilityModule.forRoot(logger, tracing),
         HealthModule,
         InterventionsModule,
-        ...(config.session === undefined ? [] : [SessionModule]),
         ...modules,
       ],
       providers: [

@@ -245,6 +245,51 @@ describe('AUTH_MODE=session', () => {
   });
 });
 
+describe('AUTH_MODE=session, the API document and Swagger UI', () => {
+  interface Operation {
+    security?: Array<Record<string, string[]>>;
+    parameters?: Array<{ name: string; in: string; required?: boolean }>;
+    responses: Record<string, { description: string; headers?: Record<string, unknown> }>;
+  }
+  interface Document {
+    info: { description: string };
+    components: { securitySchemes: Record<string, Record<string, string>> };
+    paths: Record<string, Record<string, Operation>>;
+  }
+
+  it('describes the cookie scheme, X-CSRF and the 401/403 on every proxied route', async () => {
+    const document = (await (await fetch(`${bffUrl}/docs-json`)).json()) as Document;
+    expect(document.info.description).toContain('[log in](/bff/login?returnTo=/docs)');
+    expect(Object.keys(document.components.securitySchemes)).toEqual(['session']);
+    expect(document.components.securitySchemes.session).toMatchObject({
+      type: 'apiKey',
+      in: 'cookie',
+      name: SESSION,
+    });
+    const createOp = document.paths[ROUTE].post;
+    expect(createOp.security).toEqual([{ session: [] }]);
+    expect(createOp.parameters).toContainEqual(
+      expect.objectContaining({ name: 'X-CSRF', in: 'header', required: true }),
+    );
+    expect(createOp.responses['401'].description).toContain('session');
+    expect(createOp.responses['401'].headers).not.toHaveProperty('WWW-Authenticate');
+    expect(createOp.responses['403'].description).toContain('X-CSRF');
+    for (const [path, method] of [
+      ['/bff/user', 'get'],
+      ['/bff/logout', 'post'],
+    ]) {
+      expect(document.paths[path][method].security).toEqual([{ session: [] }]);
+    }
+    expect(document.paths['/bff/login'].get.responses).toHaveProperty('302');
+  });
+
+  it("makes Swagger UI's requests carry X-CSRF: 1", async () => {
+    const init = await (await fetch(`${bffUrl}/docs/swagger-ui-init.js`)).text();
+    expect(init).toMatch(/"requestInterceptor":\s*function addCsrfHeader\(request\)/);
+    expect(init).toContain("request.headers['X-CSRF'] = '1'");
+  });
+});
+
 describe('AUTH_MODE=session, budgets and idempotency', () => {
   it('key them by the session user (iss + sub), whichever of their sessions calls', async () => {
     const port = await freePort();

@@ -1,4 +1,5 @@
 import { Global, Module } from '@nestjs/common';
+import fastifyCookie from '@fastify/cookie';
 import { SESSION_AUTHENTICATOR } from '../protection/session-authenticator';
 import { OidcClient } from './oidc-client';
 import { SessionController } from './session.controller';
@@ -15,3 +16,6 @@ import { Sessions } from './sessions';
   exports: [SESSION_AUTHENTICATOR],
 })
 export class SessionModule {}
+
+/** The cookie plugin the session mode registers on Fastify, loaded with this module only. */
+export { fastifyCookie };
