@@ -47,8 +47,9 @@ function readForm(req) {
 export async function startDevProvider({ port = 0, clients, accessTokenTtlS = 600 }) {
   let handler = (_req, res) => res.writeHead(503).end();
   const server = createServer((req, res) => handler(req, res));
-  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
-  const issuer = `http://127.0.0.1:${server.address().port}`;
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(undefined)));
+  const { port: listening } = /** @type {import('node:net').AddressInfo} */ (server.address());
+  const issuer = `http://127.0.0.1:${listening}`;
 
   const provider = new Provider(issuer, {
     clients: clients.map((client) => ({
