@@ -5,6 +5,7 @@ import Redis from 'ioredis';
 import type { DevProvider } from '../scripts/dev-oidc-provider.mjs';
 import { RunningBff, ROUTE, SESSION_TOKEN, startBff, VALID_BODY } from './support/bff';
 import { freePort } from './support/free-port';
+import { createIntervention, sessionClient } from './frontend-session-example';
 import { RedisServer } from './support/redis-server';
 import {
   CookieJar,
@@ -14,7 +15,7 @@ import {
   sessionEnv,
   startProvider,
 } from './support/session-login';
-import { UpstreamStub } from './support/upstream-stub';
+import { CREATED_BODY, UpstreamStub } from './support/upstream-stub';
 
 const SESSION = '__Host-bff-session';
 const LOGIN = '__Host-bff-login';
@@ -242,6 +243,44 @@ describe('AUTH_MODE=session', () => {
       await expectProblem(answer, 400, 'login-failed');
       expect(cookieOf(answer, SESSION)).toBeUndefined();
     }
+  });
+});
+
+describe('the documented session-mode frontend (test/frontend-session-example.ts)', () => {
+  /** A browser's fetch: its cookie jar. */
+  const browserFetch =
+    (jar: CookieJar): typeof fetch =>
+    async (input) => {
+      const request = input as Request;
+      return send(request.url, jar, {
+        method: request.method,
+        headers: request.headers,
+        body: await request.text(),
+      });
+    };
+
+  it('creates with the session and X-CSRF; sends the user to log in on a 401', async () => {
+    const jar = new CookieJar();
+    await logIn(bffUrl, jar);
+    const logins: string[] = [];
+    const api = sessionClient(bffUrl, (url) => logins.push(url), '/planning', browserFetch(jar));
+    expect(await createIntervention(api, VALID_BODY.scheduledStart, VALID_BODY.scheduledEnd)).toBe(
+      CREATED_BODY.data.id,
+    );
+    expect(upstream.requests[0].headers.authorization).toMatch(/^Bearer /);
+    expect(logins).toEqual([]);
+
+    const anonymous = sessionClient(
+      bffUrl,
+      (url) => logins.push(url),
+      '/planning',
+      browserFetch(new CookieJar()),
+    );
+    expect(
+      await createIntervention(anonymous, VALID_BODY.scheduledStart, VALID_BODY.scheduledEnd),
+    ).toBeUndefined();
+    expect(logins).toEqual(['/bff/login?returnTo=%2Fplanning']);
+    expect(upstream.requests).toHaveLength(1);
   });
 });
 
