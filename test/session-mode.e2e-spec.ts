@@ -209,6 +209,14 @@ describe('AUTH_MODE=session', () => {
     expect(cookieOf(again.callback, SESSION)?.value).not.toBe(fresh);
   });
 
+  it("spends the address's request budget on /bff/* too (a callback calls the provider)", async () => {
+    for (const path of ['/bff/login', '/bff/callback', '/bff/user']) {
+      const answer = await send(`${bffUrl}${path}`, new CookieJar(), { headers: CSRF });
+      expect(answer.headers.get('ratelimit-policy')).toBe('"per-address";q=600;w=60');
+      expect(answer.headers.get('ratelimit')).toMatch(/^"per-address";r=\d+;t=\d+$/);
+    }
+  });
+
   it.each([
     'https://evil.example',
     '//evil.example',

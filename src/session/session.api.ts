@@ -1,17 +1,33 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiHeader, ApiOperation, ApiProperty, ApiQuery, ApiResponse } from '@nestjs/swagger';
 import { ApiProblemResponse } from '../swagger/api-problem-response.decorator';
+import { CORS_HEADERS, RATE_LIMIT_HEADERS, RETRY_AFTER_HEADER } from '../swagger/response-headers';
+
+const ANSWER_HEADERS = { ...RATE_LIMIT_HEADERS, ...CORS_HEADERS };
 
 export class UserDto {
-  @ApiProperty({ description: "The provider's subject identifier.", example: 'demo-technician' })
+  @ApiProperty({
+    description: "The provider's subject identifier.",
+    maxLength: 255,
+    pattern: '^\\S+$',
+    example: 'demo-technician',
+  })
   readonly sub!: string;
 
-  @ApiProperty({ required: false, description: 'When the provider gives it.', example: 'Ada Demo' })
+  @ApiProperty({
+    required: false,
+    description: 'When the provider gives it.',
+    maxLength: 1024,
+    pattern: '^[^\\x00-\\x1f]*$',
+    example: 'Ada Demo',
+  })
   readonly name?: string;
 
   @ApiProperty({
     required: false,
     description: 'When the provider gives it.',
+    format: 'email',
+    maxLength: 320,
     example: 'ada@example.test',
   })
   readonly email?: string;
@@ -20,6 +36,7 @@ export class UserDto {
     description:
       'When the session ends if unused (idle or absolute timeout, the earlier), RFC 3339.',
     format: 'date-time',
+    maxLength: 24,
     example: '2026-12-03T18:00:00.000Z',
   })
   readonly sessionExpiresAt!: string;
@@ -29,6 +46,8 @@ export class LogoutDto {
   @ApiProperty({
     type: String,
     nullable: true,
+    format: 'uri',
+    maxLength: 8192,
     description:
       "The provider's end-session URL (with `id_token_hint` and `post_logout_redirect_uri`) to send the " +
       'browser to, or null when the provider has none.',
@@ -52,16 +71,49 @@ const SESSION_PROBLEMS = [
     kind: 'unauthorized',
     description: 'No session cookie, or one that is unknown, forged, expired or logged out.',
     detail: 'A session is required: log in at /bff/login.',
+    headers: ANSWER_HEADERS,
   }),
   ApiProblemResponse({
     status: 403,
     kind: 'forbidden',
     description: 'The `X-CSRF: 1` header is missing.',
     detail: 'The header X-CSRF: 1 is required.',
+    headers: ANSWER_HEADERS,
   }),
 ];
 
-const REDIRECT = { headers: { Location: { schema: { type: 'string' } } } };
+const REDIRECT = {
+  headers: {
+    ...ANSWER_HEADERS,
+    Location: { schema: { type: 'string', format: 'uri-reference', maxLength: 8192 } },
+  },
+};
+
+/** What every /bff/* endpoint may answer: the address's budget, a bug, the provider or store down. */
+export const ApiSessionEndpoint = () =>
+  applyDecorators(
+    ApiProblemResponse({
+      status: 429,
+      kind: 'too-many-requests',
+      description: 'More than `RATE_LIMIT_PER_ADDRESS_PER_MINUTE` requests from this address.',
+      detail: 'More than 600 requests from this address per 60 s; retry in 42 s.',
+      headers: { ...ANSWER_HEADERS, ...RETRY_AFTER_HEADER },
+    }),
+    ApiProblemResponse({
+      status: 500,
+      kind: 'internal-error',
+      description: 'An unexpected error in the BFF (a bug), logged with its stack.',
+      detail: 'An unexpected error occurred.',
+      headers: ANSWER_HEADERS,
+    }),
+    ApiProblemResponse({
+      status: 503,
+      kind: 'auth-unavailable',
+      description: 'The identity provider or the session store (Redis) cannot be reached.',
+      detail: 'The identity provider cannot be reached; retry later.',
+      headers: { ...ANSWER_HEADERS, ...RETRY_AFTER_HEADER },
+    }),
+  );
 
 export const ApiLogin = () =>
   applyDecorators(
@@ -85,6 +137,7 @@ export const ApiLogin = () =>
       description:
         '`returnTo` is not a path on this site (an absolute URL, `//host`, a backslash).',
       detail: 'returnTo must be a path on this site, such as /docs.',
+      headers: ANSWER_HEADERS,
     }),
   );
 
@@ -105,6 +158,7 @@ export const ApiCallback = () =>
         'No login in progress in this browser (or older than 10 minutes), a wrong state, an error from the ' +
         'provider, or a failed code exchange. No session is created.',
       detail: 'The login could not be completed; start again at /bff/login.',
+      headers: ANSWER_HEADERS,
     }),
   );
 
@@ -116,7 +170,12 @@ export const ApiUser = () =>
       description: "The session's user, and when the session ends if unused.",
     }),
     CSRF,
-    ApiResponse({ status: 200, description: 'The logged-in user.', type: UserDto }),
+    ApiResponse({
+      status: 200,
+      description: 'The logged-in user.',
+      type: UserDto,
+      headers: ANSWER_HEADERS,
+    }),
     ...SESSION_PROBLEMS,
   );
 
@@ -129,6 +188,11 @@ export const ApiLogout = () =>
         "Ends the session, revokes its refresh token at the provider when it can, and clears the cookie. Send the browser to `endSessionUrl` to end the provider's own session too.",
     }),
     CSRF,
-    ApiResponse({ status: 200, description: 'Logged out.', type: LogoutDto }),
+    ApiResponse({
+      status: 200,
+      description: 'Logged out.',
+      type: LogoutDto,
+      headers: ANSWER_HEADERS,
+    }),
     ...SESSION_PROBLEMS,
   );

@@ -1,10 +1,11 @@
-import { Controller, Get, HttpCode, Inject, Post, Req, Res } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import * as oidc from 'openid-client';
 import { ProblemException } from '../common/problem';
 import { APP_CONFIG, AppConfigShape, SessionConfig } from '../config/app.config';
+import { AddressBudgetGuard } from '../protection/address-budget.guard';
 import {
   LOGIN_COOKIE,
   LOGIN_COOKIE_OPTIONS,
@@ -15,7 +16,15 @@ import {
 import { LoginFailed, OidcClient } from './oidc-client';
 import { localReturnTo } from './return-to';
 import { Sessions } from './sessions';
-import { ApiLogin, ApiCallback, ApiLogout, ApiUser, LogoutDto, UserDto } from './session.api';
+import {
+  ApiCallback,
+  ApiLogin,
+  ApiLogout,
+  ApiSessionEndpoint,
+  ApiUser,
+  LogoutDto,
+  UserDto,
+} from './session.api';
 
 /** OAuth error codes are ASCII without quotes or backslashes (RFC 6749 appendix A.7). */
 const OAUTH_ERROR = /^[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}$/;
@@ -23,6 +32,8 @@ const OAUTH_ERROR = /^[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}$/;
 /** The four endpoints of the session mode: log in, come back from the provider, who am I, log out. */
 @ApiTags('Session')
 @Controller('bff')
+@UseGuards(AddressBudgetGuard)
+@ApiSessionEndpoint()
 export class SessionController {
   private readonly settings: SessionConfig;
   private readonly origin: string;

@@ -1,5 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import fastifyCookie from '@fastify/cookie';
+import { ProtectionModule } from '../protection/protection.module';
 import { SESSION_AUTHENTICATOR } from '../protection/session-authenticator';
 import { OidcClient } from './oidc-client';
 import { SessionController } from './session.controller';
@@ -11,6 +12,7 @@ import { Sessions } from './sessions';
  */
 @Global()
 @Module({
+  imports: [ProtectionModule],
   controllers: [SessionController],
   providers: [OidcClient, Sessions, { provide: SESSION_AUTHENTICATOR, useExisting: Sessions }],
   exports: [SESSION_AUTHENTICATOR],

@@ -41,6 +41,10 @@ export function withSessionAuth(document: OpenAPIObject): OpenAPIObject {
   };
   document.components.securitySchemes = schemes;
   document.info.description = `${document.info.description ?? ''}${LOGIN_NOTE}`;
+  document.tags = [
+    ...(document.tags ?? []),
+    { name: 'Session', description: 'Log in and out; who is logged in (session mode).' },
+  ];
 
   const user = document.paths['/bff/user']?.get as OperationObject;
   const csrf = (user.parameters as ParameterObject[]).find((p) => p.name === 'X-CSRF');
