@@ -369,6 +369,41 @@ describe('AUTH_MODE=session, budgets and idempotency', () => {
   });
 });
 
+describe('AUTH_MODE=session with CORS_ORIGINS', () => {
+  it('allows credentials and X-CSRF for the listed origin only', async () => {
+    const cors = await startBff({
+      ...sessionEnv(provider.issuer, bffUrl),
+      UPSTREAM_BASE_URL: upstream.url,
+      CORS_ORIGINS: 'https://app.example',
+    });
+    try {
+      const preflight = (origin: string, method: string) =>
+        fetch(`${cors.url}${method === 'GET' ? '/bff/user' : ROUTE}`, {
+          method: 'OPTIONS',
+          headers: {
+            origin,
+            'access-control-request-method': method,
+            'access-control-request-headers': 'x-csrf,content-type',
+          },
+        });
+      for (const method of ['POST', 'GET']) {
+        const allowed = await preflight('https://app.example', method);
+        expect(allowed.status).toBe(204);
+        expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.example');
+        expect(allowed.headers.get('access-control-allow-credentials')).toBe('true');
+        expect(allowed.headers.get('access-control-allow-headers')).toContain('X-CSRF');
+        expect(allowed.headers.get('access-control-allow-methods')).toContain(method);
+      }
+      const other = await preflight('https://evil.example', 'POST');
+      // Without Access-Control-Allow-Origin the browser gives the page nothing (@fastify/cors still
+      // sends Allow-Credentials, which means nothing alone).
+      expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      await cors.close();
+    }
+  });
+});
+
 describe('AUTH_MODE=session with REDIS_URL, two replicas', () => {
   let redis: RedisServer;
   beforeAll(async () => {
