@@ -1,7 +1,10 @@
 // `npm run demo`: the mock upstream (Prism serving openapi/vendor/upstream.openapi.yaml) and the built BFF
 // pointed at it, so Swagger UI's "Try it out" answers 201 without any real upstream.
-// Ctrl-C (or SIGTERM) stops both; if either one dies, the other is stopped and this exits non-zero.
+// `npm run demo:session` (--session): the same, plus a development OpenID provider in this process
+// (oidc-provider, one demo user, 127.0.0.1 only) and the BFF in session mode (AUTH_MODE=session).
+// Ctrl-C (or SIGTERM) stops everything; if a child dies, the others are stopped and this exits non-zero.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -16,9 +19,12 @@ const prismCli = join(
 );
 const upstreamDocument = join(root, 'openapi', 'vendor', 'upstream.openapi.yaml');
 const bffMain = join(root, 'dist', 'main.js');
+const sessionMode = process.argv.includes('--session');
 
 const prismPort = process.env.PRISM_PORT ?? '4010';
 const bffPort = process.env.PORT ?? '3000';
+const oidcPort = Number(process.env.OIDC_PORT ?? '9090');
+const publicBaseUrl = process.env.PUBLIC_BASE_URL ?? `http://localhost:${bffPort}`;
 const READY_LINE = 'Prism is listening on';
 const READY_TIMEOUT_MS = 20_000;
 const STOP_GRACE_MS = 5_000;
@@ -30,6 +36,8 @@ if (!existsSync(bffMain)) {
   process.exit(1);
 }
 
+/** @type {import('./dev-oidc-provider.mjs').DevProvider | undefined} */
+let devProvider;
 /** @type {Map<string, import('node:child_process').ChildProcess>} */
 const children = new Map();
 let stopping = false;
@@ -70,6 +78,7 @@ async function shutdown(code, reason) {
     const child = children.get(name);
     if (child) await stopChild(child);
   }
+  await devProvider?.close();
   process.exit(code);
 }
 
@@ -127,6 +136,40 @@ function startPrism() {
   });
 }
 
+/**
+ * The development provider, knowing this BFF as its client with a secret made for this run; the
+ * BFF's session variables to use it, with session keys made for this run too.
+ */
+async function startProvider() {
+  const { startDevProvider } = await import('./dev-oidc-provider.mjs');
+  const clientSecret = randomBytes(32).toString('base64url');
+  devProvider = await startDevProvider({
+    port: oidcPort,
+    clients: [
+      {
+        clientId: 'interventions-bff',
+        clientSecret,
+        redirectUris: [`${publicBaseUrl}/bff/callback`],
+        postLogoutRedirectUris: [`${publicBaseUrl}/`],
+      },
+    ],
+  });
+  return {
+    AUTH_MODE: 'session',
+    // The provider sends the browser back to an absolute address on this BFF.
+    PUBLIC_BASE_URL: publicBaseUrl,
+    OIDC_ISSUER_URL: devProvider.issuer,
+    OIDC_CLIENT_ID: 'interventions-bff',
+    OIDC_CLIENT_SECRET: clientSecret,
+    OIDC_SCOPES: 'openid profile email offline_access',
+    OIDC_ALLOW_INSECURE_HTTP: 'true',
+    SESSION_KEYS: randomBytes(32).toString('base64'),
+  };
+}
+
+/** @type {Record<string, string>} */
+let sessionEnv = {};
+
 function startBff() {
   /** @type {NodeJS.ProcessEnv} */
   const env = {
@@ -135,6 +178,7 @@ function startBff() {
     UPSTREAM_SESSION_TOKEN: 'demo-session-token',
     NODE_ENV: 'development',
     PORT: bffPort,
+    ...sessionEnv,
   };
   delete env.UPSTREAM_SESSION_TOKEN_FILE; // exactly one token source is allowed
   const bff = spawn(process.execPath, [bffMain], {
@@ -162,10 +206,20 @@ async function waitForBff() {
 
 log(`starting the mock upstream (Prism) on http://127.0.0.1:${prismPort}`);
 await startPrism();
+if (sessionMode) {
+  sessionEnv = await startProvider();
+  log(`development OpenID provider on ${sessionEnv.OIDC_ISSUER_URL}`);
+}
 log(`starting the BFF on port ${bffPort}, upstream http://127.0.0.1:${prismPort}`);
 startBff();
 await waitForBff();
-if (!stopping) {
+if (!stopping && sessionMode) {
+  const { DEMO_USER } = await import('./dev-oidc-provider.mjs');
+  log(
+    `ready: open ${publicBaseUrl}/docs, follow "log in", sign in as ${DEMO_USER.login} / ` +
+      `${DEMO_USER.password}, then Try it out and Execute (Ctrl-C stops everything).`,
+  );
+} else if (!stopping) {
   log(
     `ready: open http://localhost:${bffPort}/docs, click Authorize and enter any bearer token, ` +
       'then Try it out and Execute (Ctrl-C stops both).',

@@ -99,8 +99,14 @@ export async function createApp(
       typeof config.trustProxy === 'number' ? trustedHops(config.trustProxy) : config.trustProxy,
   };
   const adapter = new FastifyAdapter(fastifyOptions);
+  // Only the session mode loads its module, openid-client and the cookie plugin (~0.3 s at start).
+  const session =
+    config.session === undefined ? undefined : await import('./session/session.module.js');
   const app = await NestFactory.create<NestFastifyApplication>(
-    AppModule.register(config, logger, tracing, options.modules),
+    AppModule.register(config, logger, tracing, [
+      ...(session === undefined ? [] : [session.SessionModule]),
+      ...(options.modules ?? []),
+    ]),
     adapter,
     {
       bodyParser: false,
@@ -150,20 +156,32 @@ export async function createApp(
   fastify.decorateRequest('forward', null);
   fastify.decorateRequest('caller', null);
   relayUpstreamReplies(fastify);
+  // Only the session mode reads cookies: bearer mode parses none.
+  if (session !== undefined) await app.register(session.fastifyCookie);
 
   // Without allowed origins CORS adds nothing (no Access-Control-* header is ever sent), so the
   // plugin is not mounted: it would still run a hook on every request.
   if (config.corsOrigins.length > 0) {
-    const methods = new Set(
+    const methods = new Set<string>(
       app
         .get(ProxiedRoutes)
         .list()
         .map((route) => route.method),
     );
+    // GET /bff/user and POST /bff/logout, which X-CSRF makes preflighted.
+    if (config.session !== undefined) methods.add('GET').add('POST');
     app.enableCors({
       origin: [...config.corsOrigins],
       methods: [...methods],
-      allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'Idempotency-Key'],
+      ...(config.session === undefined
+        ? {
+            allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'Idempotency-Key'],
+          }
+        : {
+            // The session cookie goes only to these exact origins (never `*`), with X-CSRF.
+            credentials: true,
+            allowedHeaders: ['X-CSRF', 'Content-Type', 'X-Request-Id', 'Idempotency-Key'],
+          }),
       exposedHeaders: [
         'X-Request-Id',
         'Retry-After',

@@ -1,9 +1,9 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BrowserContext, ConsoleMessage, Page, chromium } from 'playwright-core';
+import type { ConsoleMessage, Page } from 'playwright-core';
 import request from 'supertest';
 import { ROUTE } from './support/bff';
+import { Browser, launchChromium } from './support/chromium';
 import { usePrismAndBff } from './support/prism';
 
 /**
@@ -11,17 +11,6 @@ import { usePrismAndBff } from './support/prism';
  * (never a downloaded browser), against the BFF pointed at the mock upstream (Prism), the same
  * path `npm run demo` gives a new user.
  */
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const ARTIFACTS = join(__dirname, '..', 'test-artifacts');
 const TOKEN = 'swagger-ui-bearer-token';
 const OPERATION = '#operations-Interventions-createPreventiveInterventionScheduled';
@@ -36,17 +25,6 @@ const VENDOR_EXAMPLE = {
   creationStatus: 1,
   routineId: 1,
 };
-
-function isLoopback(url: URL): boolean {
-  return ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-}
-
-/** A one-line failure (no stack), naming what to install. */
-function chromiumMissing(): Error {
-  const error = new Error('chromium not found: apt-get install chromium');
-  error.stack = error.message;
-  return error;
-}
 
 jest.setTimeout(120_000);
 
@@ -117,65 +95,25 @@ describe('the document Swagger UI is built from', () => {
 });
 
 describe('Swagger UI in Chromium', () => {
-  let userDataDir: string | undefined;
-  let context: BrowserContext | undefined;
+  let browser: Browser | undefined;
   let page: Page;
-  const problems: string[] = [];
-  const offsite: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw chromiumMissing();
     mkdirSync(ARTIFACTS, { recursive: true });
-    userDataDir = mkdtempSync(join(tmpdir(), 'swagger-ui-chromium-'));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      // Exactly the flags known to work on these machines, plus what playwright needs to drive
-      // the browser (its pipe) and the fresh profile.
-      ignoreDefaultArgs: true,
-      args: [
-        ...CHROMIUM_FLAGS,
-        `--user-data-dir=${userDataDir}`,
-        '--remote-debugging-pipe',
-        'about:blank',
-      ],
-      viewport: { width: 1280, height: 1000 },
-      timeout: 60_000,
-    });
-    // Nothing leaves this machine: a request to anything but loopback fails the test.
-    await context.route(
-      (url) => !isLoopback(url) && url.protocol !== 'data:',
-      async (route) => {
-        offsite.push(route.request().url());
-        await route.abort();
-      },
+    // The browser logs the expected 400 of the invalid request; nothing else is allowed.
+    browser = await launchChromium(
+      (message: ConsoleMessage) =>
+        message.location().url.endsWith(ROUTE) && message.text().includes('status of 400'),
     );
-    // A Content-Security-Policy that breaks Swagger UI shows up as violations and page errors.
-    // (Browser code as text: this project compiles without the DOM library.)
-    await context.addInitScript({
-      content: `document.addEventListener('securitypolicyviolation', (event) => {
-        console.error('CSP violation: ' + event.violatedDirective + ' blocked ' + event.blockedURI);
-      });`,
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(15_000);
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    page.on('console', (message: ConsoleMessage) => {
-      if (message.type() !== 'error') return;
-      // The browser logs the expected 400 of the invalid request; nothing else is allowed.
-      const expected400 =
-        message.location().url.endsWith(ROUTE) && message.text().includes('status of 400');
-      if (!expected400) problems.push(`console error: ${message.text()}`);
-    });
+    page = browser.page;
   });
 
   afterAll(async () => {
-    await context?.close();
-    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+    await browser?.close();
   });
 
   afterEach(() => {
-    const seen = { problems: problems.splice(0), offsite: offsite.splice(0) };
+    const seen = { problems: browser?.problems.splice(0), offsite: browser?.offsite.splice(0) };
     expect(seen).toEqual({ problems: [], offsite: [] });
   });
 

@@ -8,8 +8,10 @@ export interface Caller {
   readonly address: string;
   /** The caller's own key: their verified subject, else their bearer token, else their address. */
   readonly key: string;
-  /** Whether `key` comes from a verified JWT. */
+  /** Whether `key` comes from a verified JWT or a session. */
   readonly verified: boolean;
+  /** Sent upstream instead of the request's own Authorization: the session's (session mode). */
+  readonly authorization?: string;
 }
 
 declare module 'fastify' {

@@ -21,6 +21,7 @@ export interface Problem {
 export const PROBLEMS = {
   'malformed-request': { status: 400, title: 'Malformed request' },
   'validation-failed': { status: 400, title: 'Validation failed' },
+  'login-failed': { status: 400, title: 'Login failed' },
   unauthorized: { status: 401, title: 'Unauthorized' },
   forbidden: { status: 403, title: 'Forbidden' },
   'not-found': { status: 404, title: 'Not found' },

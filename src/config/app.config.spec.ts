@@ -434,3 +434,119 @@ describe('sessionTokenProblem', () => {
     }
   });
 });
+
+describe('session mode (AUTH_MODE=session)', () => {
+  const KEY_A = Buffer.alloc(32, 1).toString('base64');
+  const KEY_B = Buffer.alloc(32, 2).toString('base64');
+  const SESSION: Env = {
+    ...MINIMAL,
+    AUTH_MODE: 'session',
+    OIDC_ISSUER_URL: 'https://id.example',
+    OIDC_CLIENT_ID: 'bff',
+    OIDC_CLIENT_SECRET: SECRET,
+    SESSION_KEYS: `${KEY_A},${KEY_B}`,
+    PUBLIC_BASE_URL: 'https://bff.example/',
+  };
+
+  it('is off by default: bearer mode has no session configuration', () => {
+    expect(loadAppConfig(MINIMAL).session).toBeUndefined();
+  });
+
+  it('gives the defaults, the redirect URI and the keys in order', () => {
+    const { session } = loadAppConfig(SESSION);
+    expect(session).toMatchObject({
+      issuerUrl: 'https://id.example',
+      clientId: 'bff',
+      clientSecret: SECRET,
+      scopes: 'openid profile offline_access',
+      allowInsecureHttp: false,
+      redirectUri: 'https://bff.example/bff/callback',
+      postLogoutRedirectUri: 'https://bff.example/',
+      idleTimeoutSeconds: 1800,
+      absoluteTimeoutSeconds: 28800,
+    });
+    expect(session?.keys.map((key) => key.toString('base64'))).toEqual([KEY_A, KEY_B]);
+  });
+
+  it('reads the client secret and the keys from files', () => {
+    const secretFile = join(dir, 'oidc-secret');
+    const keysFile = join(dir, 'session-keys');
+    writeFileSync(secretFile, `${SECRET}\n`);
+    writeFileSync(keysFile, `${KEY_B}\n`);
+    const { session } = loadAppConfig({
+      ...SESSION,
+      OIDC_CLIENT_SECRET: '',
+      SESSION_KEYS: '',
+      OIDC_CLIENT_SECRET_FILE: secretFile,
+      SESSION_KEYS_FILE: keysFile,
+    });
+    expect(session?.clientSecret).toBe(SECRET);
+    expect(session?.keys.map((key) => key.toString('base64'))).toEqual([KEY_B]);
+  });
+
+  it('accepts an http:// issuer only with OIDC_ALLOW_INSECURE_HTTP=true', () => {
+    const insecure = { ...SESSION, OIDC_ISSUER_URL: 'http://127.0.0.1:9000' };
+    expect(configError(insecure).problems).toEqual([
+      'OIDC_ISSUER_URL must be https:// (http:// needs OIDC_ALLOW_INSECURE_HTTP=true)',
+    ]);
+    expect(
+      loadAppConfig({ ...insecure, OIDC_ALLOW_INSECURE_HTTP: 'true' }).session?.issuerUrl,
+    ).toBe('http://127.0.0.1:9000');
+  });
+
+  it.each<[string, string, Env]>([
+    ['an unknown mode', 'AUTH_MODE', { ...SESSION, AUTH_MODE: 'cookie' }],
+    ['no issuer', 'OIDC_ISSUER_URL', { ...SESSION, OIDC_ISSUER_URL: '' }],
+    ['an issuer that is no URL', 'OIDC_ISSUER_URL', { ...SESSION, OIDC_ISSUER_URL: SECRET }],
+    ['no client id', 'OIDC_CLIENT_ID', { ...SESSION, OIDC_CLIENT_ID: '' }],
+    ['no client secret', 'OIDC_CLIENT_SECRET', { ...SESSION, OIDC_CLIENT_SECRET: '' }],
+    [
+      'both client secret variables',
+      'OIDC_CLIENT_SECRET_FILE',
+      { ...SESSION, OIDC_CLIENT_SECRET_FILE: '/run/secrets/x' },
+    ],
+    [
+      'a missing secret file',
+      'OIDC_CLIENT_SECRET_FILE',
+      {
+        ...SESSION,
+        OIDC_CLIENT_SECRET: '',
+        OIDC_CLIENT_SECRET_FILE: join(tmpdir(), 'no-such-oidc-secret'),
+      },
+    ],
+    ['no keys', 'SESSION_KEYS', { ...SESSION, SESSION_KEYS: '' }],
+    [
+      'a key of 16 bytes',
+      'SESSION_KEYS',
+      { ...SESSION, SESSION_KEYS: `${KEY_A},${Buffer.alloc(16).toString('base64')}` },
+    ],
+    ['a key that is the secret', 'SESSION_KEYS', { ...SESSION, SESSION_KEYS: SECRET }],
+    ['bad scopes', 'OIDC_SCOPES', { ...SESSION, OIDC_SCOPES: 'openid "x"' }],
+    ['not a boolean', 'OIDC_ALLOW_INSECURE_HTTP', { ...SESSION, OIDC_ALLOW_INSECURE_HTTP: 'yes' }],
+    [
+      'an idle timeout over the absolute one',
+      'SESSION_IDLE_TIMEOUT_S',
+      { ...SESSION, SESSION_IDLE_TIMEOUT_S: '30000' },
+    ],
+    [
+      'an absolute timeout under a minute',
+      'SESSION_ABSOLUTE_TIMEOUT_S',
+      { ...SESSION, SESSION_ABSOLUTE_TIMEOUT_S: '10' },
+    ],
+    [
+      'bearer-mode JWT verification',
+      'AUTH_JWKS_URL',
+      {
+        ...SESSION,
+        AUTH_JWKS_URL: 'https://id.example/jwks',
+        AUTH_ISSUER: 'i',
+        AUTH_AUDIENCE: 'a',
+      },
+    ],
+  ])('%s: a problem naming %s, never the secret', (_name, variable, env) => {
+    const error = configError(env);
+    expect(error.problems.some((problem) => problem.includes(variable))).toBe(true);
+    expectNoSecret(error);
+    expect(error.message).not.toContain(KEY_A);
+  });
+});

@@ -277,6 +277,44 @@ export class EnvironmentVariables {
   @Max(1)
   readonly OTEL_TRACES_SAMPLER_ARG: number = 1;
 
+  /** `bearer`: the browser sends its token; `session`: the BFF is the OAuth client (RFC 10017). */
+  @Expose()
+  @IsIn(['bearer', 'session'])
+  readonly AUTH_MODE: 'bearer' | 'session' = 'bearer';
+
+  /** The provider's issuer; its metadata is read from `/.well-known/openid-configuration`. */
+  @HttpUrlVariable()
+  @IsOptional()
+  readonly OIDC_ISSUER_URL?: string;
+
+  @Expose() @IsOptional() @IsString() @IsNotEmpty() readonly OIDC_CLIENT_ID?: string;
+  @Expose() @IsOptional() @IsString() @IsNotEmpty() readonly OIDC_CLIENT_SECRET?: string;
+  @Expose() @IsOptional() @IsString() @IsNotEmpty() readonly OIDC_CLIENT_SECRET_FILE?: string;
+
+  @Expose()
+  @Matches(/^[\x21\x23-\x5b\x5d-\x7e]+(?: [\x21\x23-\x5b\x5d-\x7e]+)*$/, {
+    message: '$property must be space-separated OAuth scopes',
+  })
+  readonly OIDC_SCOPES: string = 'openid profile offline_access';
+
+  /** An http:// issuer: its tokens could be read on the way, so loopback development and tests only. */
+  @Expose()
+  @Transform(toBoolean)
+  @IsIn([true, false], { message: '$property must be true or false' })
+  readonly OIDC_ALLOW_INSECURE_HTTP: boolean = false;
+
+  /** Comma-separated base64 32-byte keys: the first encrypts sessions, every one decrypts. */
+  @Expose() @IsOptional() @IsString() @IsNotEmpty() readonly SESSION_KEYS?: string;
+  @Expose() @IsOptional() @IsString() @IsNotEmpty() readonly SESSION_KEYS_FILE?: string;
+
+  /** Sliding: a session unused this long ends. */
+  @IntegerVariable(60, 30 * 24 * 3600)
+  readonly SESSION_IDLE_TIMEOUT_S: number = 1800;
+
+  /** From the login, whatever the use. */
+  @IntegerVariable(60, 365 * 24 * 3600)
+  readonly SESSION_ABSOLUTE_TIMEOUT_S: number = 28_800;
+
   /** Bounds of the in-process store; when full, the address holding the most loses its oldest. */
   @IntegerVariable(1, 10_000_000)
   readonly IDEMPOTENCY_MAX_ENTRIES: number = 10_000;
@@ -287,6 +325,23 @@ export class EnvironmentVariables {
   /** A stored answer's body beyond this is replaced by a problem saying so (either store). */
   @IntegerVariable(1024, 64 * 1024 * 1024)
   readonly IDEMPOTENCY_MAX_RECORD_BYTES: number = 64 * 1024;
+}
+
+/** The BFF session mode (RFC 10017): the BFF is a confidential OpenID Connect client. */
+export interface SessionConfig {
+  readonly issuerUrl: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly scopes: string;
+  readonly allowInsecureHttp: boolean;
+  /** `PUBLIC_BASE_URL` + `/bff/callback`. */
+  readonly redirectUri: string;
+  /** Where the provider sends the browser after its logout: `PUBLIC_BASE_URL` + `/`. */
+  readonly postLogoutRedirectUri: string;
+  /** 32 bytes each; the first encrypts. */
+  readonly keys: readonly Buffer[];
+  readonly idleTimeoutSeconds: number;
+  readonly absoluteTimeoutSeconds: number;
 }
 
 export interface AppConfig {
@@ -323,6 +378,8 @@ export interface AppConfig {
     readonly algorithms: readonly string[];
     readonly clockToleranceSeconds: number;
   };
+  /** Set in session mode (`AUTH_MODE=session`) only. */
+  readonly session?: SessionConfig;
   readonly shutdownGraceMs: number;
   readonly headersTimeoutMs: number;
   /** Accepted but risky settings, logged once at start. */
@@ -506,6 +563,84 @@ function jwtProblems(env: EnvironmentVariables): string[] {
     : ['AUTH_JWKS_URL must be an https:// URL (http:// only on the loopback interface)'];
 }
 
+/** One of a value and a file holding it: the value, or a problem naming the variables. */
+function secretOf(
+  name: string,
+  value: string | undefined,
+  file: string | undefined,
+): { secret?: string; problem?: string } {
+  if (value !== undefined && file !== undefined) {
+    return { problem: `set only one of ${name} and ${name}_FILE, not both` };
+  }
+  if (value !== undefined) return { secret: value };
+  if (file === undefined) return { problem: `${name} or ${name}_FILE is required` };
+  try {
+    const secret = readTokenFile(file);
+    return secret === '' ? { problem: `${name}_FILE (${file}) is empty` } : { secret };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    return { problem: `${name}_FILE (${file}) cannot be read: ${code}` };
+  }
+}
+
+const BASE64_32_BYTES = /^[A-Za-z0-9+/]{43}=$/;
+
+/** The session configuration, or the problems that prevent it; never quotes a secret or a key. */
+function sessionOf(
+  env: EnvironmentVariables,
+  publicBaseUrl: string | undefined,
+): { session?: SessionConfig; problems: string[] } {
+  if (env.AUTH_MODE !== 'session') return { problems: [] };
+  const problems: string[] = [];
+  // The provider redirects the browser back to an absolute address: no relative default here.
+  if (publicBaseUrl === undefined)
+    problems.push('PUBLIC_BASE_URL is required in session mode (the redirect URI is built on it)');
+  if (env.OIDC_ISSUER_URL === undefined)
+    problems.push('OIDC_ISSUER_URL is required in session mode');
+  else if (!env.OIDC_ISSUER_URL.startsWith('https://') && !env.OIDC_ALLOW_INSECURE_HTTP) {
+    problems.push('OIDC_ISSUER_URL must be https:// (http:// needs OIDC_ALLOW_INSECURE_HTTP=true)');
+  }
+  if (env.OIDC_CLIENT_ID === undefined) problems.push('OIDC_CLIENT_ID is required in session mode');
+  const secret = secretOf(
+    'OIDC_CLIENT_SECRET',
+    env.OIDC_CLIENT_SECRET,
+    env.OIDC_CLIENT_SECRET_FILE,
+  );
+  const keys = secretOf('SESSION_KEYS', env.SESSION_KEYS, env.SESSION_KEYS_FILE);
+  if (secret.problem) problems.push(secret.problem);
+  if (keys.problem) problems.push(keys.problem);
+  const keyTexts = keys.secret?.split(',').map((key) => key.trim()) ?? [];
+  const badKeys = keyTexts.filter((key) => !BASE64_32_BYTES.test(key)).length;
+  if (badKeys > 0) {
+    const name = env.SESSION_KEYS_FILE === undefined ? 'SESSION_KEYS' : 'SESSION_KEYS_FILE';
+    problems.push(`${name}: ${badKeys} of ${keyTexts.length} keys are not base64 of 32 bytes`);
+  }
+  if (env.SESSION_IDLE_TIMEOUT_S > env.SESSION_ABSOLUTE_TIMEOUT_S) {
+    problems.push('SESSION_IDLE_TIMEOUT_S must not exceed SESSION_ABSOLUTE_TIMEOUT_S');
+  }
+  if (env.AUTH_JWKS_URL !== undefined) {
+    problems.push(
+      'AUTH_JWKS_URL (bearer-mode JWT verification) does not apply with AUTH_MODE=session',
+    );
+  }
+  if (problems.length > 0) return { problems };
+  return {
+    problems,
+    session: {
+      issuerUrl: env.OIDC_ISSUER_URL as string,
+      clientId: env.OIDC_CLIENT_ID as string,
+      clientSecret: secret.secret as string,
+      scopes: env.OIDC_SCOPES,
+      allowInsecureHttp: env.OIDC_ALLOW_INSECURE_HTTP,
+      redirectUri: `${publicBaseUrl}/bff/callback`,
+      postLogoutRedirectUri: `${publicBaseUrl}/`,
+      keys: keyTexts.map((key) => Buffer.from(key, 'base64')),
+      idleTimeoutSeconds: env.SESSION_IDLE_TIMEOUT_S,
+      absoluteTimeoutSeconds: env.SESSION_ABSOLUTE_TIMEOUT_S,
+    },
+  };
+}
+
 /**
  * Validates the environment and builds the typed configuration.
  * Messages name the variable, never its value: the token must not reach a terminal or a log.
@@ -539,6 +674,9 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
   ) {
     problems.push('MANAGEMENT_PORT must differ from PORT');
   }
+  const publicBaseUrl = env.PUBLIC_BASE_URL?.replace(/\/+$/, '');
+  const { session, problems: sessionProblems } = sessionOf(env, publicBaseUrl);
+  problems.push(...sessionProblems);
   if (problems.length > 0) throw new ConfigValidationError(problems);
 
   return {
@@ -548,7 +686,7 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
     logLevel: env.LOG_LEVEL,
     docsEnabled: env.DOCS_ENABLED,
     corsOrigins: env.CORS_ORIGINS.split(',').filter((origin) => origin !== ''),
-    publicBaseUrl: env.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
+    publicBaseUrl,
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     trustProxy: trustProxyOf(env.TRUST_PROXY),
     managementPort: env.MANAGEMENT_PORT,
@@ -571,6 +709,7 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
             algorithms: env.AUTH_ALGORITHMS.split(','),
             clockToleranceSeconds: env.AUTH_CLOCK_TOLERANCE_S,
           },
+    session,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS,
     warnings: warningsOf(env),

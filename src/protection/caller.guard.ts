@@ -1,9 +1,14 @@
-import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Inject, Injectable, Optional } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { bearerToken, Caller, callerOf } from '../common/caller';
+import { bearerToken, Caller, callerOf, subjectKey } from '../common/caller';
 import { ProblemException } from '../common/problem';
 import { CallerBudgets, rateLimitHeaders } from './caller-budgets';
 import { InvalidToken, JwtVerifier } from './jwt-verifier';
+import {
+  SESSION_AUTHENTICATOR,
+  SessionAuthenticator,
+  SessionRefused,
+} from './session-authenticator';
 
 function unauthorized(authorization: string | undefined): ProblemException {
   return new ProblemException(
@@ -31,13 +36,17 @@ const invalidToken = () =>
  * have a budget of their own); the credential, verified when JWT verification is on (the form
  * only otherwise: the upstream judges the token); the budget of failed authentications, before
  * anything reaches the upstream; then the caller's own budget. The address's budgets never refuse
- * a known-good credential (one that succeeded recently, or a verified JWT).
+ * a known-good credential (one that succeeded recently, or a verified JWT). In session mode the
+ * credential is the session cookie with the `X-CSRF: 1` header instead.
  */
 @Injectable()
 export class CallerGuard implements CanActivate {
   constructor(
     private readonly budgets: CallerBudgets,
     private readonly verifier: JwtVerifier,
+    @Optional()
+    @Inject(SESSION_AUTHENTICATOR)
+    private readonly sessions: SessionAuthenticator | null = null,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -46,7 +55,8 @@ export class CallerGuard implements CanActivate {
     const reply = http.getResponse<FastifyReply>();
     const claimed = callerOf(request);
     const { authorization } = request.headers;
-    if (authorization === undefined) {
+    // In session mode the browser never sends a credential of its own: the cookie is judged below.
+    if (this.sessions === null && authorization === undefined) {
       // No attempt at a credential: it cannot use up what callers with one may spend.
       const left = await this.budgets.spendAddressRequestWithoutCredential(claimed);
       void reply.headers(rateLimitHeaders([left]));
@@ -60,7 +70,10 @@ export class CallerGuard implements CanActivate {
     if (address?.refusal !== undefined && !(await this.knownGood(request, claimed))) {
       throw this.budgets.refused(address.refusal);
     }
-    const caller = await this.authenticate(request, claimed);
+    const caller =
+      this.sessions === null
+        ? await this.authenticate(request, claimed)
+        : await this.authenticateSession(this.sessions, request, claimed);
     const own = await this.budgets.spendCallerRequest(caller);
     void reply.headers(rateLimitHeaders([address, own]));
     request.caller = caller;
@@ -105,5 +118,29 @@ export class CallerGuard implements CanActivate {
     // A token the verification refused is a credential tried; a malformed header is not.
     await this.budgets.countAuthFailure(claimed, 'bff', token !== undefined);
     throw rejection;
+  }
+
+  private async authenticateSession(
+    sessions: SessionAuthenticator,
+    request: FastifyRequest,
+    claimed: Caller,
+  ): Promise<Caller> {
+    await this.budgets.checkAuthFailures(claimed);
+    try {
+      const session = await sessions.authenticate(request);
+      return {
+        address: claimed.address,
+        key: subjectKey(session.iss, session.sub),
+        verified: true,
+        authorization: `Bearer ${session.accessToken}`,
+      };
+    } catch (error) {
+      // A refused cookie counts against its address; never against the global budget, which
+      // guards what reaches the upstream: a session refused here never does.
+      if (error instanceof SessionRefused && error.attempted) {
+        await this.budgets.countAuthFailure(claimed, 'bff', false);
+      }
+      throw error;
+    }
   }
 }

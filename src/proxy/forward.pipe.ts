@@ -40,7 +40,7 @@ export class ForwardPipe implements PipeTransform<ForwardTarget, Forward> {
       this.budgets.callUpstream(caller, () =>
         this.upstream.request(upstreamRequest, {
           operation: operationId,
-          authorization: request.headers.authorization as string,
+          authorization: caller.authorization ?? (request.headers.authorization as string),
           requestId: request.id,
           trace: traceOf(request.raw),
           report: (call) => (request.upstreamCall = call),

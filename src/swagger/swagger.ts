@@ -5,6 +5,7 @@ import { ConfigService } from '@nestjs/config';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import type { ContentObject, ReferenceObject, SchemaObject, ServerObject } from '@nestjs/swagger';
 import { APP_CONFIG, AppConfigShape } from '../config/app.config';
+import { withSessionAuth } from './session-document';
 
 interface PackageInfo {
   readonly name: string;
@@ -113,7 +114,7 @@ const BEARER_DESCRIPTION =
   'and never puts it in an answer.';
 
 export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
-  const { publicBaseUrl } = app
+  const { publicBaseUrl, session } = app
     .get(ConfigService<AppConfigShape, true>)
     .getOrThrow(APP_CONFIG, { infer: true });
   const config = new DocumentBuilder()
@@ -143,14 +144,27 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
       'x-internal': true,
     } as ServerObject,
   ];
-  return withBodyExamples(
+  const document = withBodyExamples(
     SwaggerModule.createDocument(app, config, {
       operationIdFactory: (_controllerKey, methodKey) => methodKey,
     }),
   );
+  return session === undefined ? document : withSessionAuth(document);
+}
+
+/**
+ * Runs in the browser (Swagger UI serialises it into its init script): every request of the page
+ * carries the session mode's CSRF header; the cookie goes by itself on a same-origin request.
+ */
+function addCsrfHeader(request: { headers: Record<string, string> }) {
+  request.headers['X-CSRF'] = '1';
+  return request;
 }
 
 export function setupSwagger(app: INestApplication, document: OpenAPIObject): void {
+  const sessionMode =
+    app.get(ConfigService<AppConfigShape, true>).getOrThrow(APP_CONFIG, { infer: true }).session !==
+    undefined;
   SwaggerModule.setup(DOCS_PATH, app, document, {
     jsonDocumentUrl: `${DOCS_PATH}-json`,
     customSiteTitle: API_TITLE,
@@ -161,6 +175,7 @@ export function setupSwagger(app: INestApplication, document: OpenAPIObject): vo
       tryItOutEnabled: false,
       // Never send the document to swagger.io's online validator.
       validatorUrl: null,
+      ...(sessionMode && { requestInterceptor: addCsrfHeader }),
     },
   });
 }

@@ -1,0 +1,27 @@
+export declare const DEMO_USER: Readonly<{
+  login: string;
+  password: string;
+  sub: string;
+  name: string;
+  email: string;
+}>;
+
+export interface DevClient {
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly redirectUris: readonly string[];
+  readonly postLogoutRedirectUris?: readonly string[];
+}
+
+export interface DevProvider {
+  readonly issuer: string;
+  /** The oidc-provider instance: tests listen to its events. */
+  readonly provider: { on(event: string, listener: (...args: unknown[]) => void): unknown };
+  close(): Promise<void>;
+}
+
+export declare function startDevProvider(options: {
+  port?: number;
+  clients: readonly DevClient[];
+  accessTokenTtlS?: number;
+}): Promise<DevProvider>;

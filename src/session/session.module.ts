@@ -1,0 +1,23 @@
+import { Global, Module } from '@nestjs/common';
+import fastifyCookie from '@fastify/cookie';
+import { ProtectionModule } from '../protection/protection.module';
+import { SESSION_AUTHENTICATOR } from '../protection/session-authenticator';
+import { OidcClient } from './oidc-client';
+import { SessionController } from './session.controller';
+import { Sessions } from './sessions';
+
+/**
+ * The session mode (`AUTH_MODE=session`, RFC 10017): the BFF is the OAuth client and the browser
+ * holds only a cookie. Global, so that CallerGuard finds the session authenticator.
+ */
+@Global()
+@Module({
+  imports: [ProtectionModule],
+  controllers: [SessionController],
+  providers: [OidcClient, Sessions, { provide: SESSION_AUTHENTICATOR, useExisting: Sessions }],
+  exports: [SESSION_AUTHENTICATOR],
+})
+export class SessionModule {}
+
+/** The cookie plugin the session mode registers on Fastify, loaded with this module only. */
+export { fastifyCookie };

@@ -1,0 +1,67 @@
+import type Redis from 'ioredis';
+
+/**
+ * Where sealed session records live, by the SHA-256 of their session id (never the id itself):
+ * what the store holds lets nobody present a cookie. Each entry expires by itself.
+ */
+export interface SessionStore {
+  get(key: string): Promise<string | undefined>;
+  set(key: string, value: string, ttlMs: number): Promise<void>;
+  delete(key: string): Promise<void>;
+  close(): void;
+}
+
+const SWEEP_INTERVAL_MS = 60_000;
+
+/** One process's sessions: a restart logs everyone out, and another replica knows none of them. */
+export class MemorySessionStore implements SessionStore {
+  private readonly entries = new Map<string, { value: string; expiresAt: number }>();
+  private readonly sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS).unref();
+
+  get(key: string): Promise<string | undefined> {
+    const entry = this.entries.get(key);
+    if (entry !== undefined && entry.expiresAt <= Date.now()) this.entries.delete(key);
+    return Promise.resolve(entry && entry.expiresAt > Date.now() ? entry.value : undefined);
+  }
+
+  set(key: string, value: string, ttlMs: number): Promise<void> {
+    this.entries.set(key, { value, expiresAt: Date.now() + ttlMs });
+    return Promise.resolve();
+  }
+
+  delete(key: string): Promise<void> {
+    this.entries.delete(key);
+    return Promise.resolve();
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
+  }
+
+  /** Sessions nobody comes back for would otherwise stay until the process ends. */
+  private sweep(): void {
+    const now = Date.now();
+    for (const [key, entry] of this.entries) if (entry.expiresAt <= now) this.entries.delete(key);
+  }
+}
+
+/** Sessions shared by every replica on one Redis; Redis expires them (PX). */
+export class RedisSessionStore implements SessionStore {
+  constructor(private readonly redis: Redis) {}
+
+  async get(key: string): Promise<string | undefined> {
+    return (await this.redis.get(key)) ?? undefined;
+  }
+
+  async set(key: string, value: string, ttlMs: number): Promise<void> {
+    await this.redis.set(key, value, 'PX', ttlMs);
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.redis.del(key);
+  }
+
+  close(): void {
+    // The connection belongs to the RedisModule.
+  }
+}

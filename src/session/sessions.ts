@@ -1,0 +1,164 @@
+import { hash, randomBytes } from 'node:crypto';
+import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { FastifyRequest } from 'fastify';
+import type Redis from 'ioredis';
+import { ProblemException } from '../common/problem';
+import { APP_CONFIG, AppConfigShape, SessionConfig } from '../config/app.config';
+import { SessionAuthenticator, SessionRefused } from '../protection/session-authenticator';
+import { InjectRedis } from '../redis/redis.module';
+import { CSRF_HEADER, LOGIN_TTL_S, SESSION_COOKIE } from './cookies';
+import type { LoginChecks, LoginResult } from './oidc-client';
+import { SessionCipher } from './session-cipher';
+import { MemorySessionStore, RedisSessionStore, SessionStore } from './session.store';
+
+/** One session as stored (sealed): the login's tokens and identity, and its two deadlines (epoch ms). */
+export interface SessionRecord extends LoginResult {
+  readonly absoluteExpiresAt: number;
+  readonly idleExpiresAt: number;
+}
+
+/** The login cookie's content: the checks, where to go after, and until when it is good. */
+export interface LoginState extends LoginChecks {
+  readonly returnTo: string;
+  readonly expiresAt: number;
+}
+
+/** 256 random bits: a session id cannot be guessed. */
+const SESSION_ID_BYTES = 32;
+const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
+const LOGIN_CONTEXT = 'bff-login';
+
+const storeUnavailable = () =>
+  new ProblemException('auth-unavailable', 'The session store cannot be reached; retry later.', {
+    headers: { 'Retry-After': '5' },
+  });
+
+const noSession = (attempted: boolean) =>
+  new SessionRefused(
+    'unauthorized',
+    attempted
+      ? 'The session has ended or is not valid: log in again at /bff/login.'
+      : 'A session is required: log in at /bff/login.',
+    attempted,
+  );
+
+/**
+ * The BFF's sessions: created at login, found by the `__Host-bff-session` cookie, sealed with
+ * AES-256-GCM under SESSION_KEYS (the record's store key is its context, so records cannot be
+ * swapped), kept in Redis when REDIS_URL is set and in this process otherwise. A session ends at
+ * its idle deadline (sliding) or its absolute one, whichever comes first.
+ */
+@Injectable()
+export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
+  private readonly settings: SessionConfig;
+  private readonly cipher: SessionCipher;
+  private readonly store: SessionStore;
+  /** The idle deadline is pushed back (a store write) at most this often per session. */
+  private readonly touchAfterMs: number;
+
+  constructor(
+    @Inject(ConfigService) config: ConfigService<AppConfigShape, true>,
+    @InjectRedis() redis: Redis | null,
+  ) {
+    this.settings = config.getOrThrow(APP_CONFIG, { infer: true }).session as SessionConfig;
+    this.cipher = new SessionCipher(this.settings.keys);
+    this.store = redis === null ? new MemorySessionStore() : new RedisSessionStore(redis);
+    this.touchAfterMs = Math.min(60_000, (this.settings.idleTimeoutSeconds * 1000) / 10);
+  }
+
+  onApplicationShutdown(): void {
+    this.store.close();
+  }
+
+  /** A new session for this login; resolves with its id, the cookie's value. */
+  async create(login: LoginResult): Promise<string> {
+    const id = randomBytes(SESSION_ID_BYTES).toString('base64url');
+    const now = Date.now();
+    await this.save(storeKey(id), {
+      ...login,
+      absoluteExpiresAt: now + this.settings.absoluteTimeoutSeconds * 1000,
+      idleExpiresAt: now + this.settings.idleTimeoutSeconds * 1000,
+    });
+    return id;
+  }
+
+  async authenticate(request: FastifyRequest): Promise<SessionRecord> {
+    return (await this.current(request)).record;
+  }
+
+  /**
+   * The request's session and its store key: a 403 without `X-CSRF: 1` (checked first: it costs no
+   * store read), a 401 without a live session.
+   */
+  async current(request: FastifyRequest): Promise<{ key: string; record: SessionRecord }> {
+    if (request.headers[CSRF_HEADER] !== '1') {
+      throw new SessionRefused('forbidden', 'The header X-CSRF: 1 is required.', false);
+    }
+    const id = request.cookies[SESSION_COOKIE];
+    if (id === undefined || id === '') throw noSession(false);
+    if (!SESSION_ID.test(id)) throw noSession(true);
+    const key = storeKey(id);
+    const record = await this.load(key);
+    if (record === undefined) throw noSession(true);
+    const now = Date.now();
+    const idleMs = this.settings.idleTimeoutSeconds * 1000;
+    if (record.idleExpiresAt - now < idleMs - this.touchAfterMs) {
+      const touched = { ...record, idleExpiresAt: now + idleMs };
+      await this.save(key, touched);
+      return { key, record: touched };
+    }
+    return { key, record };
+  }
+
+  /** When the session ends if unused: its idle or its absolute deadline. */
+  expiresAt(record: SessionRecord): Date {
+    return new Date(Math.min(record.idleExpiresAt, record.absoluteExpiresAt));
+  }
+
+  async end(key: string): Promise<void> {
+    await this.guarded(() => this.store.delete(key));
+  }
+
+  /** The login cookie's value: sealed, so neither the browser nor anyone else can read or alter it. */
+  sealLogin(checks: LoginChecks, returnTo: string): string {
+    const state: LoginState = { ...checks, returnTo, expiresAt: Date.now() + LOGIN_TTL_S * 1000 };
+    return this.cipher.seal(JSON.stringify(state), LOGIN_CONTEXT);
+  }
+
+  /** The login cookie's content, or undefined when it is missing, altered or out of date. */
+  openLogin(sealed: string | undefined): LoginState | undefined {
+    const text = sealed === undefined ? undefined : this.cipher.open(sealed, LOGIN_CONTEXT);
+    if (text === undefined) return undefined;
+    const state = JSON.parse(text) as LoginState;
+    return state.expiresAt > Date.now() ? state : undefined;
+  }
+
+  private async load(key: string): Promise<SessionRecord | undefined> {
+    const sealed = await this.guarded(() => this.store.get(key));
+    const text = sealed === undefined ? undefined : this.cipher.open(sealed, key);
+    if (text === undefined) return undefined;
+    const record = JSON.parse(text) as SessionRecord;
+    const now = Date.now();
+    return record.idleExpiresAt > now && record.absoluteExpiresAt > now ? record : undefined;
+  }
+
+  private async save(key: string, record: SessionRecord): Promise<void> {
+    const ttlMs = Math.min(record.idleExpiresAt, record.absoluteExpiresAt) - Date.now();
+    const sealed = this.cipher.seal(JSON.stringify(record), key);
+    await this.guarded(() => this.store.set(key, sealed, Math.max(1, ttlMs)));
+  }
+
+  private async guarded<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch {
+      throw storeUnavailable();
+    }
+  }
+}
+
+/** The store holds the id's SHA-256, so reading the store gives nobody a cookie to present. */
+function storeKey(id: string): string {
+  return `bff:session:${hash('sha256', id, 'base64url')}`;
+}
