@@ -13,6 +13,7 @@ function sessions(idle: number, absolute: number): Sessions {
     UPSTREAM_BASE_URL: 'https://upstream.example',
     UPSTREAM_SESSION_TOKEN: 'unused',
     AUTH_MODE: 'session',
+    PUBLIC_BASE_URL: 'https://bff.example',
     OIDC_ISSUER_URL: 'https://id.example',
     OIDC_CLIENT_ID: 'bff',
     OIDC_CLIENT_SECRET: 'secret',
