@@ -7,6 +7,7 @@ import { Agent } from 'undici';
 import { APP_CONFIG, AppConfigShape } from '../config/app.config';
 import { InjectRootLogger } from '../observability/root-logger';
 import { SessionTokenService } from './session-token.service';
+import { bodyEchoes, containsEcho } from './token-echo';
 import { continueTolerantConnector, undiciAdapter } from './undici.adapter';
 import type { UpstreamCallRecord } from '../observability/access-log';
 import { MetricsService } from '../observability/metrics.service';
@@ -153,9 +154,6 @@ export function withoutToken(body: string, value: Record<string, unknown>): stri
   return JSON.stringify({ ...exact, token: null });
 }
 
-/** Shorter session tokens are not looked for in answers: they would match ordinary text. */
-const MIN_ECHO_LENGTH = 8;
-
 /**
  * The one owner of the upstream call: its headers, its total deadline, its transport
  * (an undici agent under @nestjs/axios) and the meaning of every way it can fail.
@@ -169,9 +167,6 @@ export class UpstreamClient implements OnApplicationShutdown {
   private readonly agent: Agent;
   private readonly stripToken: boolean;
   private readonly logger: Logger;
-  /** The session token before the last rotation: a call sent before it may be answered after. */
-  private previousToken = '';
-  private lastToken = '';
 
   constructor(
     private readonly http: HttpService,
@@ -216,10 +211,6 @@ export class UpstreamClient implements OnApplicationShutdown {
   async request(call: UpstreamRequest, context: UpstreamCallContext): Promise<UpstreamReply> {
     const data = JSON.stringify(call.body);
     const sessionToken = this.sessionToken.current();
-    if (sessionToken !== this.lastToken) {
-      this.previousToken = this.lastToken;
-      this.lastToken = sessionToken;
-    }
     const traced = {
       method: call.method,
       server: this.server,
@@ -315,7 +306,7 @@ export class UpstreamClient implements OnApplicationShutdown {
     } finally {
       clearTimeout(deadline);
     }
-    return this.interpret(response, sessionToken, context);
+    return this.interpret(response, context);
   }
 
   /**
@@ -324,13 +315,14 @@ export class UpstreamClient implements OnApplicationShutdown {
    */
   private interpret(
     { status, headers, data }: AxiosResponse<string>,
-    sessionToken: string,
     context: UpstreamCallContext,
   ): UpstreamReply {
     const declaredType = String(headers['content-type'] ?? '');
     // A success is relayed without the upstream's headers, so only other answers need them.
     const relayed = status >= 200 && status < 300 ? {} : backOffHeaders(headers);
-    if (this.echoes(sessionToken, data, declaredType, relayed)) {
+    const contentType = relayedJsonType(declaredType);
+    const value = contentType !== undefined ? parseJson(data) : NOT_JSON;
+    if (this.echoes(data, value, declaredType, relayed)) {
       this.logger.error(
         { requestId: context.requestId, operation: context.operation, upstreamStatus: status },
         'the upstream answer contained the session token: not relayed, answered 502',
@@ -342,8 +334,6 @@ export class UpstreamClient implements OnApplicationShutdown {
         detail: 'The upstream API sent an answer that cannot be relayed.',
       });
     }
-    const contentType = relayedJsonType(declaredType);
-    const value = contentType !== undefined ? parseJson(data) : NOT_JSON;
     if (status >= 200 && status < 300 && contentType !== undefined && isObject(value)) {
       const body = this.stripToken ? withoutToken(data, value) : data;
       return { status, contentType, body, headers: {} };
@@ -354,18 +344,21 @@ export class UpstreamClient implements OnApplicationShutdown {
     throw new UpstreamError(this.failureOf(status, relayed));
   }
 
-  /** Whether what would be relayed holds the session token, or the one before its last rotation. */
+  /**
+   * Whether what would be relayed holds the session token, or the one before its last rotation,
+   * in any of the encodings echoFormsOf lists: the body once its JSON escapes are undone, the
+   * headers once percent-decoded.
+   */
   private echoes(
-    sessionToken: string,
     body: string,
+    value: unknown,
     contentType: string,
     relayed: Readonly<Record<string, string>>,
   ): boolean {
-    for (const token of [sessionToken, this.previousToken]) {
-      if (token.length < MIN_ECHO_LENGTH) continue;
-      if (body.includes(token) || contentType.includes(token)) return true;
-      for (const name in relayed) if (relayed[name].includes(token)) return true;
-    }
+    const forms = this.sessionToken.echoForms;
+    if (bodyEchoes(body, value === NOT_JSON ? undefined : value, forms)) return true;
+    if (containsEcho(contentType, forms)) return true;
+    for (const name in relayed) if (containsEcho(relayed[name], forms)) return true;
     return false;
   }
 
