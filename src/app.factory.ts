@@ -130,9 +130,13 @@ export async function createApp(
     { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES },
     fastify.getDefaultJsonParser('error', 'error'),
   );
-  // One hook for the headers every response carries, so no middleware engine runs per request.
+  // One hook for the access line and the headers every response carries, so no middleware engine
+  // runs per request.
   const securityHeaders = helmetHeaders();
+  const accessLog = app.get(AccessLog);
+  accessLog.register(fastify);
   fastify.addHook('onRequest', (request, reply, done) => {
+    accessLog.follow(request, reply);
     void reply.headers(securityHeaders).header('X-Request-Id', request.id);
     if (request.raw.rawHeaders.length <= 2 * MAX_HEADER_LINES) return done();
     done(
@@ -142,13 +146,12 @@ export async function createApp(
       ),
     );
   });
-  app.get(AccessLog).register(fastify);
   if (config.managementPort !== undefined) {
     managementListeners.set(app, new ManagementListener(fastify, config.headersTimeoutMs));
   }
   fastify.decorateRequest('forward', null);
   fastify.decorateRequest('caller', null);
-  relayUpstreamReplies(fastify);
+  relayUpstreamReplies(fastify, accessLog);
 
   // Without allowed origins CORS adds nothing (no Access-Control-* header is ever sent), so the
   // plugin is not mounted: it would still run a hook on every request.

@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { FastifyRequest } from 'fastify';
+import { ProblemException } from './problem';
 
 /** Who is calling, as every caller-derived key (budgets, idempotency scope) sees them. */
 export interface Caller {
@@ -53,9 +54,21 @@ export function subjectKey(issuer: string, subject: string): string {
   return `sub:${digest(JSON.stringify([issuer, subject]))}`;
 }
 
+/**
+ * `request.ip`, read from the socket: a client that reset its connection after sending the whole
+ * request has no address left. That is the client leaving (a 499), not a bug.
+ */
+function clientAddress(request: FastifyRequest): string {
+  const ip = request.ip as string | undefined;
+  if (ip === undefined) {
+    throw new ProblemException('client-closed-request', 'The client closed the connection.');
+  }
+  return ip;
+}
+
 /** The caller as the request presents them, before any verification. */
 export function callerOf(request: FastifyRequest): Caller {
-  const address = addressKey(request.ip);
+  const address = addressKey(clientAddress(request));
   const token = bearerToken(request.headers.authorization);
   const key = token === undefined ? `ip:${address}` : `token:${digest(token)}`;
   return { address, key, verified: false };

@@ -56,8 +56,8 @@ export interface IdempotentRequest {
   /** Who is asking (a hash of their bearer token): keys of two callers never meet. */
   readonly caller: string;
   /**
-   * The client's address (`request.ip`): in the in-process store, a flood from one address evicts
-   * only that address's records.
+   * The client's address (its budget key: an IPv6 client's /64): in the in-process store, a flood
+   * from one address evicts only that address's records.
    */
   readonly client: string;
   readonly key: string;
