@@ -33,24 +33,25 @@ describe('fingerprintOf', () => {
 describe('MemoryIdempotencyStore', () => {
   const response = { status: 201, contentType: 'application/json', body: '{}', headers: {} };
   const LOOSE = { maxEntries: 10, maxBytes: 1024 * 1024 };
+  const TIMES = { lockMs: 1000, ttlMs: 60_000 };
   const ref = (key: string, owner = 'a') => ({ key, owner, fingerprint: 'f' });
   const held = async (store: MemoryIdempotencyStore, key: string, owner = 'a') =>
-    !(await store.claim(ref(key, owner), 1000)).claimed;
+    !(await store.claim(ref(key, owner), TIMES)).claimed;
 
   it('claims once, then reports the holder', async () => {
     const store = new MemoryIdempotencyStore(LOOSE);
-    expect(await store.claim(ref('k'), 1000)).toEqual({ claimed: true });
-    expect(await store.claim(ref('k'), 1000)).toEqual({
+    expect(await store.claim(ref('k'), TIMES)).toEqual({ claimed: true });
+    expect(await store.claim(ref('k'), TIMES)).toEqual({
       claimed: false,
       existing: { state: 'in_flight', fingerprint: 'f' },
     });
     await store.complete(ref('k'), response, 1000);
-    expect(await store.claim(ref('k'), 1000)).toEqual({
+    expect(await store.claim(ref('k'), TIMES)).toEqual({
       claimed: false,
       existing: { state: 'done', fingerprint: 'f', response },
     });
     await store.release('k');
-    expect(await store.claim(ref('k'), 1000)).toEqual({ claimed: true });
+    expect(await store.claim(ref('k'), TIMES)).toEqual({ claimed: true });
   });
 
   it('forgets a key after its TTL, and sweeps expired records out of its byte count', async () => {
@@ -61,7 +62,7 @@ describe('MemoryIdempotencyStore', () => {
     const onlyOther = new MemoryIdempotencyStore(LOOSE);
     await onlyOther.complete(ref('other'), response, 60_000);
     expect(store.bytes).toBe(onlyOther.bytes);
-    expect(await store.claim(ref('k'), 1000)).toEqual({ claimed: true });
+    expect(await store.claim(ref('k'), TIMES)).toEqual({ claimed: true });
   });
 
   it('stays within its entry bound, dropping the oldest keys', async () => {

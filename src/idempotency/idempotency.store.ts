@@ -5,8 +5,17 @@ import { Holdings, LargestFirst } from './largest-first';
 /** A response as the caller got it, kept to replay it byte for byte. */
 export type StoredResponse = UpstreamReply;
 
-type Entry =
-  | { readonly state: 'in_flight'; readonly fingerprint: string }
+export type Entry =
+  | {
+      readonly state: 'in_flight';
+      readonly fingerprint: string;
+      /**
+       * Until when (ms since the epoch) its holder answers for it, in Redis: a record still in
+       * flight past it lost its holder before its outcome was written. Absent in the in-process
+       * store, whose holder is the process itself.
+       */
+      readonly leaseUntil?: number;
+    }
   | { readonly state: 'done'; readonly fingerprint: string; readonly response: StoredResponse };
 
 export type ClaimResult =
@@ -22,9 +31,17 @@ export interface RecordRef {
   readonly fingerprint: string;
 }
 
+/** How long a claim holds: its lease, and the record's life (its TTL). */
+export interface ClaimTimes {
+  readonly lockMs: number;
+  readonly ttlMs: number;
+}
+
 export interface IdempotencyStore {
   /** Atomically takes the key for this request, or tells what holds it. */
-  claim(record: RecordRef, lockMs: number): Promise<ClaimResult>;
+  claim(record: RecordRef, times: ClaimTimes): Promise<ClaimResult>;
+  /** Extends the lease of a claim still in flight (nothing if the record is gone or done). */
+  renew(record: RecordRef, lockMs: number): Promise<void>;
   complete(record: RecordRef, response: StoredResponse, ttlMs: number): Promise<void>;
   /** Gives the key back: the request never reached the upstream, so a retry must be free to. */
   release(key: string): Promise<void>;
@@ -73,13 +90,18 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     return this.heldBytes;
   }
 
-  claim(record: RecordRef, lockMs: number): Promise<ClaimResult> {
+  claim(record: RecordRef, { lockMs }: ClaimTimes): Promise<ClaimResult> {
     const now = Date.now();
     const current = this.entries.get(record.key);
     if (current && current.expiresAt > now)
       return Promise.resolve({ claimed: false, existing: current.entry });
     this.set(record, { state: 'in_flight', fingerprint: record.fingerprint }, now + lockMs);
     return Promise.resolve({ claimed: true });
+  }
+
+  /** This process completes or releases each claim within its lock: nothing to extend. */
+  renew(): Promise<void> {
+    return Promise.resolve();
   }
 
   complete(record: RecordRef, response: StoredResponse, ttlMs: number): Promise<void> {
@@ -139,15 +161,31 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   }
 }
 
-/** Several replicas: SET NX PX claims the key atomically; the result overwrites it with its TTL. */
+const inFlight = (fingerprint: string, lockMs: number) =>
+  JSON.stringify({
+    state: 'in_flight',
+    fingerprint,
+    leaseUntil: Date.now() + lockMs,
+  } satisfies Entry);
+
+/**
+ * Several replicas: SET NX claims the key atomically, for the whole TTL, with a lease inside the
+ * record that its holder renews while it still has the outcome to write; the result overwrites
+ * it. A claim whose lease ran out is not freed: its outcome is unknown (the replica may have died
+ * after the upstream created the record). The lease is read against each replica's clock, so
+ * replicas keep their clocks in sync (NTP), as any lease does.
+ */
 export class RedisIdempotencyStore implements IdempotencyStore {
   constructor(private readonly redis: Redis) {}
 
-  async claim({ key, fingerprint }: RecordRef, lockMs: number): Promise<ClaimResult> {
-    const inFlight = JSON.stringify({ state: 'in_flight', fingerprint } satisfies Entry);
+  async claim(
+    { key, fingerprint }: RecordRef,
+    { lockMs, ttlMs }: ClaimTimes,
+  ): Promise<ClaimResult> {
+    const record = inFlight(fingerprint, lockMs);
     // Two tries: the key may expire between a failed SET NX and the GET.
     for (let attempt = 0; attempt < 2; attempt += 1) {
-      const taken = await this.run(() => this.redis.set(key, inFlight, 'PX', lockMs, 'NX'));
+      const taken = await this.run(() => this.redis.set(key, record, 'PX', ttlMs, 'NX'));
       if (taken === 'OK') return { claimed: true };
       const existing = await this.run(() => this.redis.get(key));
       if (existing !== null) return { claimed: false, existing: JSON.parse(existing) as Entry };
@@ -162,6 +200,11 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   ): Promise<void> {
     const done = JSON.stringify({ state: 'done', fingerprint, response } satisfies Entry);
     await this.run(() => this.redis.set(key, done, 'PX', ttlMs));
+  }
+
+  async renew({ key, fingerprint }: RecordRef, lockMs: number): Promise<void> {
+    // XX KEEPTTL: only a record still there, its TTL unchanged. Only the holder writes it.
+    await this.run(() => this.redis.set(key, inFlight(fingerprint, lockMs), 'KEEPTTL', 'XX'));
   }
 
   async release(key: string): Promise<void> {
