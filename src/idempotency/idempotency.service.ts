@@ -15,6 +15,7 @@ import {
   ClaimResult,
   Entry,
   IdempotencyStore,
+  IdempotencyStoreFull,
   IdempotencyStoreUnavailable,
   MemoryIdempotencyStore,
   RecordRef,
@@ -59,8 +60,8 @@ export interface IdempotentRequest {
   /** Who is asking (a hash of their bearer token): keys of two callers never meet. */
   readonly caller: string;
   /**
-   * The client's address (its budget key: an IPv6 client's /64): in the in-process store, a flood
-   * from one address evicts only that address's records.
+   * The client's address (its budget key: an IPv6 client's /64): when the in-process store fills,
+   * the address holding the most is refused new keys first.
    */
   readonly client: string;
   readonly key: string;
@@ -147,7 +148,7 @@ export class IdempotencyService implements OnModuleInit, OnApplicationShutdown {
       this.store = new RedisIdempotencyStore(redis);
     } else {
       const store = new MemoryIdempotencyStore(idempotency, () =>
-        metrics.countIdempotencyEviction(),
+        metrics.countIdempotencyRefusal(),
       );
       metrics.measureIdempotencyStore(() => store.bytes);
       this.store = store;
@@ -268,6 +269,13 @@ export class IdempotencyService implements OnModuleInit, OnApplicationShutdown {
     try {
       return await operation();
     } catch (error) {
+      if (error instanceof IdempotencyStoreFull) {
+        throw unavailable(
+          'This replica keeps as many Idempotency-Key records as it may until some expire; retry ' +
+            'later or send the request without one.',
+          error.retryAfterS,
+        );
+      }
       if (!(error instanceof IdempotencyStoreUnavailable)) throw error;
       throw unavailable(
         'The Idempotency-Key cannot be honoured right now; retry later or send the request without one.',
@@ -337,8 +345,8 @@ export class IdempotencyService implements OnModuleInit, OnApplicationShutdown {
   }
 }
 
-function unavailable(detail: string): ProblemException {
+function unavailable(detail: string, retryAfterS = 5): ProblemException {
   return new ProblemException('idempotency-unavailable', detail, {
-    headers: { 'Retry-After': '5' },
+    headers: { 'Retry-After': String(retryAfterS) },
   });
 }

@@ -65,10 +65,25 @@ interface Held {
   readonly bytes: number;
 }
 
+/** Thrown by a claim the in-process store has no room for; `retryAfterS`: when the oldest record expires. */
+export class IdempotencyStoreFull extends Error {
+  constructor(readonly retryAfterS: number) {
+    super('the idempotency store is full');
+  }
+}
+
 /**
- * One replica: a Map with expiry, bounded in entries and in bytes. When either bound is reached,
- * the record that goes is the oldest of the client address holding the most bytes, so a flood from
- * one address evicts its own records, never another caller's.
+ * Past this share of either bound, the client address holding the most bytes is refused new keys:
+ * one flooding address is stopped while the others still have room.
+ */
+const FAIR_SHARE = 0.75;
+
+/**
+ * One replica: a Map with expiry, bounded in entries and in bytes. A record is never dropped before
+ * its TTL (its retry could create twice): when a bound is reached, new keys are refused. Past
+ * FAIR_SHARE of a bound, the address holding the most is refused first. The byte bound is checked
+ * when a key is claimed: the answers of claims already admitted are kept even if they take it
+ * past it, by at most (calls in flight) x IDEMPOTENCY_MAX_RECORD_BYTES.
  */
 export class MemoryIdempotencyStore implements IdempotencyStore {
   /**
@@ -82,7 +97,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
 
   constructor(
     private readonly bounds: MemoryStoreBounds,
-    private readonly onEvict: () => void = () => undefined,
+    private readonly onRefuse: () => void = () => undefined,
   ) {}
 
   /** What the records hold, as counted against `maxBytes`. */
@@ -95,6 +110,14 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     const current = this.entries.get(record.key);
     if (current && current.expiresAt > now)
       return Promise.resolve({ claimed: false, existing: current.entry });
+    this.dropExpired(now);
+    if (!this.hasRoomFor(record.owner)) {
+      this.onRefuse();
+      const [oldest] = this.entries.values();
+      return Promise.reject(
+        new IdempotencyStoreFull(Math.max(1, Math.ceil((oldest.expiresAt - now) / 1000))),
+      );
+    }
     this.set(record, { state: 'in_flight', fingerprint: record.fingerprint }, now + lockMs);
     return Promise.resolve({ claimed: true });
   }
@@ -115,6 +138,17 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     return Promise.resolve();
   }
 
+  /** Room for one more record of `owner`: below both bounds, and below the fair share unless another address holds more. */
+  private hasRoomFor(owner: string): boolean {
+    const { maxEntries, maxBytes } = this.bounds;
+    const entries = this.entries.size;
+    const bytes = this.heldBytes;
+    if (entries >= maxEntries || bytes >= maxBytes) return false;
+    if (entries < FAIR_SHARE * maxEntries && bytes < FAIR_SHARE * maxBytes) return true;
+    const holdings = this.owners.get(owner);
+    return holdings === undefined || holdings !== this.largest.top;
+  }
+
   private set({ key, owner }: RecordRef, entry: Entry, expiresAt: number): void {
     this.delete(key);
     // The bytes Redis would hold for it (the same JSON), plus what the heap adds around them.
@@ -131,16 +165,10 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     holdings.bytes += held.bytes;
     this.largest.update(holdings);
     this.heldBytes += held.bytes;
-    this.dropExpired();
-    while (this.entries.size > this.bounds.maxEntries || this.heldBytes > this.bounds.maxBytes) {
-      const [oldest] = (this.largest.top as Holdings).keys;
-      this.delete(oldest);
-      this.onEvict();
-    }
+    this.dropExpired(Date.now());
   }
 
-  private dropExpired(): void {
-    const now = Date.now();
+  private dropExpired(now: number): void {
     for (const [key, { expiresAt }] of this.entries) {
       if (expiresAt > now) return;
       this.delete(key);
