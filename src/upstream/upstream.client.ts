@@ -7,6 +7,7 @@ import { Agent } from 'undici';
 import { APP_CONFIG, AppConfigShape } from '../config/app.config';
 import { InjectRootLogger } from '../observability/root-logger';
 import { SessionTokenService } from './session-token.service';
+import { validBackOff } from './back-off-headers';
 import { bodyEchoes, containsEcho } from './token-echo';
 import { continueTolerantConnector, undiciAdapter } from './undici.adapter';
 import type { UpstreamCallRecord } from '../observability/access-log';
@@ -63,6 +64,13 @@ function backOffHeaders(headers: AxiosResponse['headers']): Record<string, strin
     if (BACK_OFF_HEADER.test(name) && value.length <= MAX_BACK_OFF_HEADER_BYTES) kept[name] = value;
   }
   return kept;
+}
+
+/** The back-off headers whose values are well formed (see validBackOff); the others are dropped. */
+function validOnly(headers: Record<string, string>): Record<string, string> {
+  const valid: Record<string, string> = {};
+  for (const name in headers) if (validBackOff(name, headers[name])) valid[name] = headers[name];
+  return valid;
 }
 
 /**
@@ -319,10 +327,12 @@ export class UpstreamClient implements OnApplicationShutdown {
   ): UpstreamReply {
     const declaredType = String(headers['content-type'] ?? '');
     // A success is relayed without the upstream's headers, so only other answers need them.
-    const relayed = status >= 200 && status < 300 ? {} : backOffHeaders(headers);
+    const received = status >= 200 && status < 300 ? {} : backOffHeaders(headers);
     const contentType = relayedJsonType(declaredType);
     const value = contentType !== undefined ? parseJson(data) : NOT_JSON;
-    if (this.echoes(data, value, declaredType, relayed)) {
+    // Looked for in every back-off header received, even one that would be dropped: the echo is
+    // what the operator must hear of.
+    if (this.echoes(data, value, declaredType, received)) {
       this.logger.error(
         { requestId: context.requestId, operation: context.operation, upstreamStatus: status },
         'the upstream answer contained the session token: not relayed, answered 502',
@@ -334,6 +344,7 @@ export class UpstreamClient implements OnApplicationShutdown {
         detail: 'The upstream API sent an answer that cannot be relayed.',
       });
     }
+    const relayed = validOnly(received);
     if (status >= 200 && status < 300 && contentType !== undefined && isObject(value)) {
       const body = this.stripToken ? withoutToken(data, value) : data;
       return { status, contentType, body, headers: {} };
