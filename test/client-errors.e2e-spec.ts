@@ -52,12 +52,13 @@ async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void
 
 describe('paths under /docs', () => {
   // Fastify refuses an undecodable URL before routing: no access line, like a malformed request line.
+  // Issue 24, item 7: only Swagger UI's own files reach @fastify/static, so a path climbing out
+  // of the folder is simply not found (these three were 403, from @fastify/static).
   it.each([
-    ['/docs/%2e%2e/x', 403, 200],
-    ['/docs/%2e%2e/%2e%2e/etc/passwd', 403, 200],
+    ['/docs/%2e%2e/x', 404, 200],
+    ['/docs/%2e%2e/%2e%2e/etc/passwd', 404, 200],
     ['/docs/..%2f..%2fpackage.json', 404, 200],
-    // @fastify/static 10.1.11 refuses a NUL in the path itself (403); 10.1.3 answered 400.
-    ['/docs/%00', 403, 200],
+    ['/docs/%00', 404, 200],
     ['/docs/%', 400, 0], // found by the hostile paths property: Fastify answered it in plain JSON
     ['/docs/no-such-file.js', 404, 200],
   ])('GET %s ×200: %i problem, nothing logged above info', async (path, status, accessLines) => {
