@@ -435,7 +435,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description A request with the same Idempotency-Key is still in progress: retry after `Retry-After`. */
+            /** @description A request with the same Idempotency-Key is still in progress: retry after `Retry-After`. Or, as `outcome-unknown` (no `Retry-After`), the first request with this key was sent upstream but its outcome was never recorded (the replica handling it stopped): it may have been carried out, so check before creating it again under a new key; this key never sends it again. */
             409: {
                 headers: {
                     /** @description The budgets: `q` requests per `w` seconds each. Sent on every answer of a proxied route once the budgets have run (each budget with a limit > 0): the per-address budget from the first check on, the per-caller one once the caller is known. A 429 names the one budget it exceeded (`"per-address"`, `"per-caller"` or `"auth-failures"`). Not on the answers Fastify gives while reading the body (malformed JSON, 413, a Content-Type other than JSON). On a relayed upstream answer that carries its own, the upstream value is passed on instead, as it was sent. */

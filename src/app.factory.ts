@@ -139,7 +139,11 @@ export async function createApp(
     { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES },
     fastify.getDefaultJsonParser('error', 'error'),
   );
+  // One hook for the access line and the request id every response carries.
+  const accessLog = app.get(AccessLog);
+  accessLog.register(fastify);
   fastify.addHook('onRequest', (request, reply, done) => {
+    accessLog.follow(request, reply);
     void reply.header('X-Request-Id', request.id);
     if (request.raw.rawHeaders.length <= 2 * MAX_HEADER_LINES) return done();
     done(
@@ -149,13 +153,12 @@ export async function createApp(
       ),
     );
   });
-  app.get(AccessLog).register(fastify);
   if (config.managementPort !== undefined) {
     managementListeners.set(app, new ManagementListener(fastify, config.headersTimeoutMs));
   }
   fastify.decorateRequest('forward', null);
   fastify.decorateRequest('caller', null);
-  relayUpstreamReplies(fastify);
+  relayUpstreamReplies(fastify, accessLog);
   // Only the session mode reads cookies: bearer mode parses none.
   if (session !== undefined) await app.register(session.fastifyCookie);
 

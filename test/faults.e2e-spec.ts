@@ -231,6 +231,50 @@ describe('upstream faults', () => {
     }
   });
 
+  // Issue 24, item 6: `5\xff\x80` used to reach the caller as its Retry-After.
+  it('relays only well-formed back-off values: Retry-After as seconds or an HTTP-date, RateLimit* as structured fields', async () => {
+    const answers = [
+      [
+        'Retry-After: 5\xff\x80',
+        'RateLimit: "default";r=0;t=7\xff',
+        'RateLimit-Policy: "default";q=100;w=60',
+      ],
+      [
+        'Retry-After: Wed, 21 Oct 2015 07:28:00 GMT',
+        'RateLimit: <b>7</b>',
+        'X-RateLimit-Reset: 1e3',
+      ],
+    ];
+    const upstream = await new RawUpstream((socket) => {
+      const body = '{"message":"slow down"}';
+      socket.write(
+        Buffer.from(
+          `HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n` +
+            `${answers[upstream.hits - 1].join('\r\n')}\r\n` +
+            `Content-Length: ${body.length}\r\n\r\n${body}`,
+          'latin1',
+        ),
+      );
+    }).start();
+    try {
+      await withBff(upstream.url, async (bff) => {
+        const first = await create(bff);
+        expect(first.status).toBe(429);
+        expect(first.body).toEqual({ message: 'slow down' });
+        expect(first.headers['retry-after']).toBeUndefined();
+        // The BFF's own RateLimit (its per-address budget) stays: the upstream's was dropped.
+        expect(first.headers.ratelimit).toMatch(/^"per-address";r=\d+;t=\d+$/);
+        expect(first.headers['ratelimit-policy']).toBe('"default";q=100;w=60');
+        const second = await create(bff);
+        expect(second.headers['retry-after']).toBe('Wed, 21 Oct 2015 07:28:00 GMT');
+        expect(second.headers.ratelimit).toMatch(/^"per-address";r=\d+;t=\d+$/);
+        expect(second.headers['x-ratelimit-reset']).toBeUndefined();
+      });
+    } finally {
+      await upstream.stop();
+    }
+  });
+
   it('5xx with an HTML body: 502 problem, nothing of the body echoed', async () => {
     const upstream = await new UpstreamStub().start();
     upstream.reset((_r, res) =>

@@ -1,6 +1,7 @@
 // Issue 14, part 2: an idempotency store a flood cannot empty. The in-process store is bounded in
-// entries and bytes, and a flood from one client address evicts only that address's records; an
-// answer over the record bound is not kept in full. Two client addresses without TRUST_PROXY:
+// entries and bytes; an answer over the record bound is not kept in full. Issue 24, item 2: a live
+// record is never evicted (a flood used to evict the flooder's own oldest records, and with 2,001
+// addresses another caller's): a full store refuses new keys with 503. Two client addresses without TRUST_PROXY:
 // requests leave from 127.0.0.1 and 127.0.0.2 (Linux routes all of 127.0.0.0/8 to lo).
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -8,6 +9,7 @@ import Redis from 'ioredis';
 import { Agent, request } from 'undici';
 import { CALLER_TOKEN, ROUTE, startBff, VALID_BODY } from './support/bff';
 import { BuiltBff, startBuiltBff } from './support/built-bff';
+import { bearer, call, pool } from './support/client';
 import { RedisServer } from './support/redis-server';
 import { CREATED_BODY, UpstreamStub } from './support/upstream-stub';
 import { RedisIdempotencyStore } from '../src/idempotency/idempotency.store';
@@ -62,29 +64,54 @@ afterAll(async () => {
 });
 
 describe('the in-process store under a flood from another address', () => {
-  it('a flood past IDEMPOTENCY_MAX_ENTRIES evicts only the flooder: the victim’s retry is replayed, one create', async () => {
+  it('a flood from one address, then 2,001 keyed creates from 2,001 addresses, against a store of 100: refused with 503, the victim’s retry replayed, one create', async () => {
     const bff = await startBff({ UPSTREAM_BASE_URL: upstream.url, IDEMPOTENCY_MAX_ENTRIES: '100' });
     try {
       const key = randomUUID();
       const created = await createFrom(VICTIM, bff.url, key);
       expect(created.status).toBe(201);
-      expect(await flood(bff.url, 300)).toEqual(Array(300).fill(201));
+
+      // One address is refused past 3/4 of the store (it holds the most), the others still get in.
+      const one = await flood(bff.url, 100);
+      expect(one.filter((status) => status === 201)).toHaveLength(74);
+      expect(new Set(one.slice(74))).toEqual(new Set([503]));
+
+      const many = await pool(
+        20,
+        Array.from({ length: 2001 }, (_, i) => async () => {
+          const from = `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+          const res = await call(bff.url, {
+            from,
+            headers: { ...bearer(`many-${i}`), 'idempotency-key': `many-${i}` },
+          });
+          return res;
+        }),
+      );
+      const admitted = many.filter((res) => res.status === 201).length;
+      expect(admitted).toBe(25); // the rest of the store
+      const refused = many.filter((res) => res.status === 503);
+      expect(refused).toHaveLength(2001 - 25);
+      expect(refused[0].body).toMatchObject({
+        type: 'urn:interventions-bff:problem:idempotency-unavailable',
+        detail: expect.stringContaining('as many Idempotency-Key records as it may'),
+      });
+      expect(Number(refused[0].headers['retry-after'])).toBeGreaterThan(80_000); // the TTL, 24 h
 
       const retry = await createFrom(VICTIM, bff.url, key);
       expect(retry.status).toBe(201);
       expect(retry.headers['idempotent-replayed']).toBe('true');
       expect(retry.text).toBe(created.text);
-      expect(upstream.requests).toHaveLength(301); // the victim's one create and the flood's
-      // The bound held: the flooder's own oldest record went (its retry is sent again).
+      // Every admitted record is still there: the flooder's first is replayed too.
       expect(
-        (await createFrom(FLOODER, bff.url, 'flood-0', 'flooder-0')).headers,
-      ).not.toHaveProperty('idempotent-replayed');
+        (await createFrom(FLOODER, bff.url, 'flood-0', 'flooder-0')).headers['idempotent-replayed'],
+      ).toBe('true');
+      expect(upstream.requests).toHaveLength(1 + 74 + 25);
       const metrics = await (await fetch(`${bff.url}/metrics`)).text();
-      expect(metric(metrics, 'idempotency_store_evictions_total')).toBeGreaterThanOrEqual(200);
+      expect(metric(metrics, 'idempotency_store_refusals_total')).toBe(26 + 2001 - 25);
     } finally {
       await bff.close();
     }
-  });
+  }, 180_000);
 
   describe('900 KB answers kept in full (IDEMPOTENCY_MAX_RECORD_BYTES=1 MiB), the built BFF', () => {
     let bff: BuiltBff;
@@ -112,14 +139,20 @@ describe('the in-process store under a flood from another address', () => {
       );
       await flood(bff.url, 10, 'warm-up'); // the first big answers grow the heap once
       const before = vmRssMb(bff.child.pid as number);
-      expect(await flood(bff.url, 300)).toEqual(Array(300).fill(201));
+      const statuses = await flood(bff.url, 300);
+      // Refused once the flooder holds 3/4 of the bytes (24 MiB): nothing is evicted any more.
+      const admitted = statuses.filter((status) => status === 201).length;
+      expect(statuses.filter((status) => status !== 201 && status !== 503)).toEqual([]);
+      expect(admitted).toBeGreaterThan(10);
+      expect(admitted).toBeLessThan(40);
       const after = vmRssMb(bff.child.pid as number);
       const metrics = await (await fetch(`${bff.url}/metrics`)).text();
       const storeMb = metric(metrics, 'idempotency_store_bytes') / 1024 / 1024;
       process.stdout.write(
         `900 KB answers x 300 keys: RSS ${before.toFixed(0)} MB -> ${after.toFixed(0)} MB, store ${storeMb.toFixed(1)} MB\n`,
       );
-      expect(storeMb).toBeLessThanOrEqual(32);
+      // Checked at each claim; the answers of the (up to 10) claims admitted just below are kept.
+      expect(storeMb).toBeLessThanOrEqual(32 + 10 * 0.9);
       // 270 MB of answers went through; the heap cap, young space, code and buffers in flight
       // come to ~240 MB at most (measured 217-239 MB).
       expect(after).toBeLessThan(300);
@@ -127,7 +160,8 @@ describe('the in-process store under a flood from another address', () => {
       const retry = await createFrom(VICTIM, bff.url, key);
       expect(retry.headers['idempotent-replayed']).toBe('true');
       expect(JSON.parse(retry.text)).toEqual(CREATED_BODY);
-      expect(upstream.requests).toHaveLength(310); // the warm-up and the flood; the victim's before
+      // The warm-up and the admitted; the victim's before.
+      expect(upstream.requests).toHaveLength(10 + admitted);
     });
   });
 });

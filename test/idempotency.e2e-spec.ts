@@ -276,7 +276,9 @@ describe('Idempotency-Key across two replicas sharing one Redis', () => {
     }
   });
 
-  it('still answers when Redis dies during the upstream call, and logs the request id of the unstored answer', async () => {
+  // Issue 24, item 3 (it logged an error and left the key in flight until its lock expired, after
+  // which a retry created again): the answer is kept and written when Redis is back.
+  it('Redis dies during the upstream call: the caller gets its answer, the replica keeps it and writes it when Redis is back; the retry on the other replica is replayed, one create', async () => {
     const logs = new LogCapture();
     const bff = await startBff({ UPSTREAM_BASE_URL: ctx.upstream.url, REDIS_URL: redis.url }, logs);
     try {
@@ -286,19 +288,45 @@ describe('Idempotency-Key across two replicas sharing one Redis', () => {
         stopping = redis.stop();
         void stopping.then(() => answerCreated(req, res, raw));
       });
-      const res = await create(bff, randomUUID()).set('X-Request-Id', 'unstored-1');
+      const key = randomUUID();
+      const res = await create(bff, key).set('X-Request-Id', 'unstored-1');
       expect(res.status).toBe(201);
-      const line = logs
-        .entries()
-        .find((entry) => String(entry.msg).startsWith('could not store an idempotent response'));
-      expect(line).toMatchObject({
-        level: 'error',
+      const line = (msg: string) =>
+        logs.entries().find((entry) => String(entry.msg).startsWith(msg));
+      expect(line('could not write an idempotency outcome to Redis')).toMatchObject({
+        level: 'warn',
         requestId: 'unstored-1',
         context: 'Idempotency',
       });
+      // The same replica replays it while Redis is still down.
+      const meanwhile = await create(bff, key);
+      expect(meanwhile.status).toBe(201);
+      expect(meanwhile.headers['idempotent-replayed']).toBe('true');
+
+      ctx.upstream.reset();
+      await redis.restart(); // empty (no persistence here): the kept answer is all there is
+      for (let i = 0; !line('idempotency outcome written to Redis'); i += 1) {
+        if (i > 100) throw new Error('the kept answer was never written');
+        await sleep(50);
+      }
+      expect(line('idempotency outcome written to Redis')).toMatchObject({
+        level: 'info',
+        requestId: 'unstored-1',
+      });
+      for (const replica of [ctx.a, ctx.b]) {
+        while ((await request(replica.url).get('/health/ready')).status !== 200) await sleep(50);
+      }
+      const retry = await create(ctx.a, key);
+      expect(retry.status).toBe(201);
+      expect(retry.headers['idempotent-replayed']).toBe('true');
+      expect(retry.text).toBe(res.text);
+      expect(ctx.upstream.requests).toHaveLength(0);
+      expect(logs.entries().filter((entry) => entry.level === 'error')).toEqual([]);
     } finally {
       await bff.close();
-      await redis.restart();
+      if ((await request(ctx.a.url).get('/health/ready')).status !== 200) {
+        await redis.restart().catch(() => undefined);
+      }
       for (const replica of [ctx.a, ctx.b]) {
         while ((await request(replica.url).get('/health/ready')).status !== 200) await sleep(50);
       }

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ConsoleMessage, Page } from 'playwright-core';
 import request from 'supertest';
-import { ROUTE } from './support/bff';
+import { ROUTE, startBff } from './support/bff';
 import { Browser, launchChromium } from './support/chromium';
 import { usePrismAndBff } from './support/prism';
 
@@ -91,6 +91,63 @@ describe('the document Swagger UI is built from', () => {
   it('keeps the authorization across reloads (persistAuthorization)', async () => {
     const init = await request(running.bff.url).get('/docs/swagger-ui-init.js').expect(200);
     expect(init.text).toMatch(/"persistAuthorization":\s*true/);
+  });
+});
+
+// Issue 24, item 7: only the files the page needs; /docs, /docs/ and /docs/?x all work; the
+// bearer scheme says what this BFF does with the token.
+describe('what /docs serves', () => {
+  it.each(['/docs', '/docs/', '/docs/?anything', '/docs?x=1', '/docs/index.html'])(
+    '%s: the page, each of its scripts and styles found where it points',
+    async (path) => {
+      // fetch follows a redirect as the browser does (`/docs/?x` is sent to `/docs/`).
+      const page = await fetch(running.bff.url + path);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+      const html = await page.text();
+      const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]);
+      expect(assets).toHaveLength(6); // 2 icons, the stylesheet, 3 scripts
+      for (const asset of assets) {
+        const res = await fetch(new URL(asset, page.url));
+        expect(res.status).toBe(200);
+        expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(0);
+      }
+    },
+  );
+
+  it.each([
+    '/docs/package.json',
+    '/docs/swagger-ui-bundle.js.map',
+    '/docs/swagger-ui.css.map',
+    '/docs/swagger-ui-es-bundle.js',
+    '/docs/oauth2-redirect.html',
+    '/docs/index.css',
+    '/docs/README.md',
+    '/docs/LICENSE',
+  ])('%s: 404, not served', async (path) => {
+    const res = await request(running.bff.url).get(path).expect(404);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  });
+
+  it('the bearer scheme says the token is only checked for its form without JWT verification, verified with it', async () => {
+    const scheme = async (bff: { url: string }) =>
+      (await request(bff.url).get('/docs-json')).body.components.securitySchemes.bearer
+        .description as string;
+    expect(await scheme(running.bff)).toContain('it does not decode or verify it');
+    const verifying = await startBff({
+      UPSTREAM_BASE_URL: 'http://127.0.0.1:9',
+      AUTH_JWKS_URL: 'https://127.0.0.1:9/jwks.json',
+      AUTH_ISSUER: 'https://issuer.example',
+      AUTH_AUDIENCE: 'interventions',
+    });
+    try {
+      const text = await scheme(verifying);
+      expect(text).not.toContain('does not decode or verify');
+      expect(text).toContain('a JWT the BFF verifies before anything is sent upstream');
+      expect(text).toContain('RS256, ES256, PS256, EdDSA');
+    } finally {
+      await verifying.close();
+    }
   });
 });
 
@@ -194,5 +251,11 @@ describe('Swagger UI in Chromium', () => {
     await openTryItOut();
     const sent = await execute();
     expect(sent).toEqual({ authorization: `Bearer ${TOKEN}`, status: 201 });
+  });
+
+  it.each(['/docs/', '/docs/?anything'])('%s renders the same page', async (path) => {
+    await page.goto(`${running.bff.url}${path}`);
+    await page.locator('.information-container .title', { hasText: 'Interventions BFF' }).waitFor();
+    await operation().waitFor();
   });
 });

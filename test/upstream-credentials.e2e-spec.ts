@@ -4,9 +4,11 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import Redis from 'ioredis';
 import { CALLER_TOKEN, RunningBff, SESSION_TOKEN, startBff } from './support/bff';
 import { bearer, call } from './support/client';
 import { LogCapture } from './support/log-capture';
+import { RedisServer } from './support/redis-server';
 import { CREATED_BODY, StubHandler, UpstreamStub } from './support/upstream-stub';
 
 const UPSTREAM_TOKEN = CREATED_BODY.token as string;
@@ -159,4 +161,98 @@ describe('an upstream answer carrying the session token', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+// Issue 24, item 1: the echo check decodes first. A token with characters that JSON, base64 and
+// percent-encoding each write differently (Gson writes `=` as \u003d by default).
+describe('an upstream answer carrying the session token encoded', () => {
+  const TOKEN = 'sess+ion/tok=en~24:abc';
+  const b64 = Buffer.from(TOKEN).toString('base64');
+  const b64url = Buffer.from(TOKEN).toString('base64url');
+  const escaped = [...TOKEN].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const encodings: Array<[string, string]> = [
+    ['`=` as \\u003d', JSON.stringify(TOKEN).replace('=', '\\u003d')],
+    ['fully \\u-escaped', `"${escaped.join('')}"`],
+    ['partly \\u-escaped', `"${escaped.map((e, i) => (i % 2 ? TOKEN[i] : e)).join('')}"`],
+    ['base64', JSON.stringify(b64)],
+    ['base64url', JSON.stringify(b64url)],
+    ['percent-encoded', JSON.stringify(encodeURIComponent(TOKEN))],
+  ];
+  const forms = [TOKEN, b64.replace(/=+$/, ''), b64url, encodeURIComponent(TOKEN)];
+  const leaks = (text: string) => forms.filter((form) => text.includes(form));
+
+  let redis: RedisServer;
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+  });
+  afterAll(() => redis.stop());
+
+  const cases: Array<[string, string, StubHandler]> = [];
+  for (const [encoding, json] of encodings) {
+    cases.push(
+      [
+        'strip',
+        `a 201 body, ${encoding}`,
+        answerJson(201, `{"data":{"note":${json}},"token":null}`),
+      ],
+      ['relay', `a 201 token, ${encoding}`, answerJson(201, `{"data":{},"token":${json}}`)],
+      ['strip', `a 400 body, ${encoding}`, answerJson(400, `{"message":${json}}`)],
+    );
+  }
+  cases.push(
+    [
+      'strip',
+      'a percent-encoded RateLimit-Policy',
+      answerJson(400, '{}', {
+        'RateLimit-Policy': `"p";q=1;w=${encodeURIComponent(TOKEN)}`,
+      }),
+    ],
+    ['strip', 'a base64 X-RateLimit-Reset', answerJson(400, '{}', { 'X-RateLimit-Reset': b64 })],
+    [
+      'strip',
+      'a percent-encoded base64url Retry-After',
+      answerJson(400, '{}', {
+        'Retry-After': encodeURIComponent(b64url),
+      }),
+    ],
+  );
+
+  it.each(cases)(
+    'UPSTREAM_RESPONSE_TOKEN=%s, %s: 502, no token byte in the answer, the replay or Redis, one call',
+    async (mode, _case, handler) => {
+      upstream.reset(handler);
+      await withBff(
+        { UPSTREAM_SESSION_TOKEN: TOKEN, UPSTREAM_RESPONSE_TOKEN: mode, REDIS_URL: redis.url },
+        async (bff) => {
+          const key = randomUUID();
+          let answer = await create(bff, key);
+          for (let i = 0; answer.status === 503 && i < 50; i += 1) {
+            await new Promise((resolve) => setTimeout(resolve, 50)); // Redis connecting
+            answer = await create(bff, key);
+          }
+          expect(answer.status).toBe(502);
+          expect(answer.body.detail).toBe(
+            'The upstream API sent an answer that cannot be relayed.',
+          );
+          const retry = await create(bff, key);
+          expect(retry.status).toBe(502);
+          expect(retry.headers['idempotent-replayed']).toBe('true');
+          expect(upstream.requests).toHaveLength(1);
+          const client = new Redis(redis.url);
+          try {
+            const keys = await client.keys('*');
+            const stored = await Promise.all(
+              keys.map(async (k) => `${k}=${(await client.get(k).catch(() => '')) ?? ''}`),
+            );
+            expect(stored.join('\n')).toContain('bad-gateway');
+            const texts = [answer, retry].map((a) => JSON.stringify(a.headers) + a.text);
+            expect(leaks([...texts, ...stored].join('\n'))).toEqual([]);
+          } finally {
+            client.disconnect();
+          }
+          expect(leaks(logs.text)).toEqual([]);
+        },
+      );
+    },
+  );
 });

@@ -1,4 +1,5 @@
-import { addressKey, bearerToken } from './caller';
+import type { FastifyRequest } from 'fastify';
+import { addressKey, bearerToken, callerOf } from './caller';
 
 describe('bearerToken', () => {
   it.each(['Bearer abc', 'bearer abc', 'BEARER abc', 'Bearer   abc', 'bEaReR abc'])(
@@ -38,4 +39,18 @@ describe('addressKey', () => {
     '%j is no address (an X-Forwarded-For entry that is no IP is ignored)',
     (ip) => expect(addressKey(ip)).toBeUndefined(),
   );
+});
+
+describe('callerOf', () => {
+  it('a request whose client address is gone (reset after sending) is a 499 problem, not a TypeError', () => {
+    const request = { ip: undefined, headers: {} } as unknown as FastifyRequest;
+    expect(() => callerOf(request)).toThrow(
+      expect.objectContaining({
+        problem: expect.objectContaining({
+          status: 499,
+          type: 'urn:interventions-bff:problem:client-closed-request',
+        }),
+      }),
+    );
+  });
 });

@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { FastifyRequest } from 'fastify';
+import { ProblemException } from './problem';
 
 /** Who is calling, as every caller-derived key (budgets, idempotency scope) sees them. */
 export interface Caller {
@@ -56,7 +57,7 @@ export function addressKey(ip: string | undefined): string | undefined {
  * address is the nearest one in the chain, the proxy that handed it over.
  */
 function clientAddressKey(request: FastifyRequest): string {
-  const key = addressKey(request.ip);
+  const key = addressKey(clientAddress(request));
   if (key !== undefined) return key;
   // Rare: only when the chain ends with something that is no address.
   const chain = request.ips ?? [];
@@ -70,6 +71,18 @@ function clientAddressKey(request: FastifyRequest): string {
 /** The caller of a verified JWT: refreshing the token keeps their budgets and their keys. */
 export function subjectKey(issuer: string, subject: string): string {
   return `sub:${digest(JSON.stringify([issuer, subject]))}`;
+}
+
+/**
+ * `request.ip`, read from the socket: a client that reset its connection after sending the whole
+ * request has no address left. That is the client leaving (a 499), not a bug.
+ */
+function clientAddress(request: FastifyRequest): string {
+  const ip = request.ip as string | undefined;
+  if (ip === undefined) {
+    throw new ProblemException('client-closed-request', 'The client closed the connection.');
+  }
+  return ip;
 }
 
 /** The caller as the request presents them, before any verification. */

@@ -1,7 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AccessLog, CLIENT_CLOSED_REQUEST } from '../observability/access-log';
 import { traceOf } from '../observability/tracing';
+import { AccessLog } from '../observability/access-log';
 import { PROBLEM_CONTENT_TYPE, PROBLEMS, ProblemException, ProblemKind } from './problem';
 
 /** The kind for an HttpException that Fastify or Nest raised with only a status. */
@@ -71,12 +71,7 @@ export class ProblemFilter implements ExceptionFilter {
         `Unhandled ${error.name}: ${error.message}`,
       );
     }
-    if (reply.raw.destroyed) {
-      // The caller is gone: nothing to answer, and Fastify will not call onResponse.
-      this.accessLog.write(request, reply, CLIENT_CLOSED_REQUEST);
-      return;
-    }
-    if (reply.sent) return;
+    if (this.accessLog.clientClosed(request, reply) || reply.sent) return;
     sendProblem(request, reply, problem);
   }
 }

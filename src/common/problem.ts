@@ -30,6 +30,7 @@ export const PROBLEMS = {
   'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
   'idempotency-key-in-use': { status: 409, title: 'Request with this Idempotency-Key in progress' },
   'idempotency-key-reused': { status: 422, title: 'Idempotency-Key reused with another request' },
+  'outcome-unknown': { status: 409, title: 'Outcome of the first request unknown' },
   // A replay keeps the first answer's status (201 usually); only its too-large body is replaced.
   'answer-not-kept': { status: 201, title: 'Answer too large to replay' },
   'too-many-requests': { status: 429, title: 'Too many requests' },

@@ -103,7 +103,7 @@ export class HealthController {
       return check.down({
         durable: durable ?? 'unknown',
         message:
-          'IDEMPOTENCY_REQUIRE_DURABLE: Redis is not known to keep an AOF or an RDB snapshot',
+          'IDEMPOTENCY_REQUIRE_DURABLE: Redis is not known to keep an AOF; keyed requests get 503',
       });
     }
     return check.up({ durable });

@@ -1,5 +1,9 @@
 import { fingerprintOf, keepable, parseIdempotencyKey } from './idempotency.service';
-import { MemoryIdempotencyStore, RECORD_OVERHEAD_BYTES } from './idempotency.store';
+import {
+  IdempotencyStoreFull,
+  MemoryIdempotencyStore,
+  RECORD_OVERHEAD_BYTES,
+} from './idempotency.store';
 
 describe('parseIdempotencyKey', () => {
   it.each([
@@ -33,24 +37,25 @@ describe('fingerprintOf', () => {
 describe('MemoryIdempotencyStore', () => {
   const response = { status: 201, contentType: 'application/json', body: '{}', headers: {} };
   const LOOSE = { maxEntries: 10, maxBytes: 1024 * 1024 };
+  const TIMES = { lockMs: 1000, ttlMs: 60_000 };
   const ref = (key: string, owner = 'a') => ({ key, owner, fingerprint: 'f' });
   const held = async (store: MemoryIdempotencyStore, key: string, owner = 'a') =>
-    !(await store.claim(ref(key, owner), 1000)).claimed;
+    !(await store.claim(ref(key, owner), TIMES)).claimed;
 
   it('claims once, then reports the holder', async () => {
     const store = new MemoryIdempotencyStore(LOOSE);
-    expect(await store.claim(ref('k'), 1000)).toEqual({ claimed: true });
-    expect(await store.claim(ref('k'), 1000)).toEqual({
+    expect(await store.claim(ref('k'), TIMES)).toEqual({ claimed: true });
+    expect(await store.claim(ref('k'), TIMES)).toEqual({
       claimed: false,
       existing: { state: 'in_flight', fingerprint: 'f' },
     });
     await store.complete(ref('k'), response, 1000);
-    expect(await store.claim(ref('k'), 1000)).toEqual({
+    expect(await store.claim(ref('k'), TIMES)).toEqual({
       claimed: false,
       existing: { state: 'done', fingerprint: 'f', response },
     });
     await store.release('k');
-    expect(await store.claim(ref('k'), 1000)).toEqual({ claimed: true });
+    expect(await store.claim(ref('k'), TIMES)).toEqual({ claimed: true });
   });
 
   it('forgets a key after its TTL, and sweeps expired records out of its byte count', async () => {
@@ -61,14 +66,72 @@ describe('MemoryIdempotencyStore', () => {
     const onlyOther = new MemoryIdempotencyStore(LOOSE);
     await onlyOther.complete(ref('other'), response, 60_000);
     expect(store.bytes).toBe(onlyOther.bytes);
-    expect(await store.claim(ref('k'), 1000)).toEqual({ claimed: true });
+    expect(await store.claim(ref('k'), TIMES)).toEqual({ claimed: true });
   });
 
-  it('stays within its entry bound, dropping the oldest keys', async () => {
-    const store = new MemoryIdempotencyStore({ ...LOOSE, maxEntries: 3 });
-    for (const key of ['k1', 'k2', 'k3', 'k4']) await store.complete(ref(key), response, 60_000);
-    expect(await held(store, 'k1')).toBe(false);
-    expect(await held(store, 'k4')).toBe(true);
+  /** A key claimed, then completed, as the service does it; false when the store refused it. */
+  const admit = async (
+    store: MemoryIdempotencyStore,
+    key: string,
+    owner = 'a',
+    answer = response,
+  ) => {
+    try {
+      await store.claim(ref(key, owner), TIMES);
+    } catch (error) {
+      if (error instanceof IdempotencyStoreFull) return false;
+      throw error;
+    }
+    await store.complete(ref(key, owner), answer, 60_000);
+    return true;
+  };
+
+  // Issue 24, item 2: these replace tests of eviction ("dropping the oldest keys", "a flood from
+  // one address evicts only its own records", "the address holding the most bytes loses its
+  // oldest"): a live record is never dropped.
+  it('with its entries full, refuses new keys (retry after the oldest expires) and keeps every record', async () => {
+    const refusals = jest.fn();
+    const store = new MemoryIdempotencyStore({ ...LOOSE, maxEntries: 3 }, refusals);
+    for (const [key, owner] of [
+      ['k1', 'a'],
+      ['k2', 'b'],
+      ['k3', 'c'],
+    ]) {
+      expect(await admit(store, key, owner)).toBe(true);
+    }
+    await expect(store.claim(ref('k4', 'd'), TIMES)).rejects.toEqual(
+      expect.objectContaining({ retryAfterS: 60 }),
+    );
+    expect(refusals).toHaveBeenCalledTimes(1);
+    for (const [key, owner] of [
+      ['k1', 'a'],
+      ['k2', 'b'],
+      ['k3', 'c'],
+    ]) {
+      expect(await held(store, key, owner)).toBe(true);
+    }
+  });
+
+  it('past 3/4 of a bound, the address holding the most is refused first; the others until full', async () => {
+    const store = new MemoryIdempotencyStore({ ...LOOSE, maxEntries: 8 });
+    for (let i = 0; i < 6; i += 1) expect(await admit(store, `a${i}`)).toBe(true);
+    expect(await admit(store, 'a6')).toBe(false);
+    expect(await admit(store, 'b0', 'b')).toBe(true);
+    expect(await admit(store, 'c0', 'c')).toBe(true);
+    expect(await admit(store, 'd0', 'd')).toBe(false);
+    for (let i = 0; i < 6; i += 1) expect(await held(store, `a${i}`)).toBe(true);
+  });
+
+  it('a flood of large answers from one address: refused at its bound, the victim and the flood kept', async () => {
+    const big = { ...response, body: 'x'.repeat(10_000) };
+    const store = new MemoryIdempotencyStore({ maxEntries: 1000, maxBytes: 100_000 });
+    expect(await admit(store, 'victim', 'b', big)).toBe(true);
+    const admitted = [];
+    for (let i = 0; i < 50; i += 1) admitted.push(await admit(store, `flood-${i}`, 'a', big));
+    expect(admitted.filter(Boolean).length).toBeLessThan(10);
+    expect(store.bytes).toBeLessThanOrEqual(100_000 + 10_500);
+    expect(await held(store, 'victim', 'b')).toBe(true);
+    expect(await held(store, 'flood-0')).toBe(true);
   });
 
   it('counts bytes: the key, the stored JSON and a fixed overhead per record; release gives them back', async () => {
@@ -79,28 +142,6 @@ describe('MemoryIdempotencyStore', () => {
     expect(store.bytes).toBeLessThan(2200 + RECORD_OVERHEAD_BYTES);
     await store.release('k');
     expect(store.bytes).toBe(0);
-  });
-
-  it('stays within its byte bound, and a flood from one address evicts only its own records', async () => {
-    const evictions = jest.fn();
-    const big = { ...response, body: 'x'.repeat(10_000) };
-    const store = new MemoryIdempotencyStore({ maxEntries: 1000, maxBytes: 100_000 }, evictions);
-    await store.complete(ref('victim', 'b'), big, 60_000);
-    for (let i = 0; i < 50; i += 1) await store.complete(ref(`flood-${i}`, 'a'), big, 60_000);
-    expect(store.bytes).toBeLessThanOrEqual(100_000);
-    expect(await held(store, 'victim', 'b')).toBe(true);
-    expect(await held(store, 'flood-0')).toBe(false);
-    expect(await held(store, 'flood-49')).toBe(true);
-    expect(evictions).toHaveBeenCalled();
-  });
-
-  it('with its entries full, the address holding the most bytes loses its oldest', async () => {
-    const store = new MemoryIdempotencyStore({ ...LOOSE, maxEntries: 4 });
-    await store.complete(ref('b1', 'b'), response, 60_000);
-    await store.complete(ref('b2', 'b'), response, 60_000);
-    for (const key of ['a1', 'a2', 'a3']) await store.complete(ref(key), response, 60_000);
-    expect(await held(store, 'b1', 'b')).toBe(true);
-    expect(await held(store, 'a1')).toBe(false);
   });
 });
 

@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type Redis from 'ioredis';
 import type { Logger } from 'pino';
@@ -8,10 +8,14 @@ import { APP_CONFIG, AppConfigShape } from '../config/app.config';
 import { MetricsService } from '../observability/metrics.service';
 import { InjectRootLogger } from '../observability/root-logger';
 import { InjectRedis } from '../redis/redis.module';
+import { RedisDurability } from '../redis/redis-durability';
 import { callEffect, UpstreamError } from '../upstream/upstream-error';
 import type { UpstreamReply } from '../upstream/upstream.client';
 import {
+  ClaimResult,
+  Entry,
   IdempotencyStore,
+  IdempotencyStoreFull,
   IdempotencyStoreUnavailable,
   MemoryIdempotencyStore,
   RecordRef,
@@ -56,8 +60,8 @@ export interface IdempotentRequest {
   /** Who is asking (callerKey: the verified subject, else a hash of the bearer token): keys of two callers never meet. */
   readonly caller: string;
   /**
-   * The client's address (`request.ip`): in the in-process store, a flood from one address evicts
-   * only that address's records.
+   * The client's address (its budget key: an IPv6 client's /64): when the in-process store fills,
+   * the address holding the most is refused new keys first.
    */
   readonly client: string;
   readonly key: string;
@@ -101,24 +105,42 @@ export interface IdempotentResult {
   readonly replayed: boolean;
 }
 
+/** An answer this replica could not write to Redis yet, or a key it could not release yet. */
+interface Unwritten {
+  readonly record: RecordRef;
+  /** Undefined: the key is to be released (the upstream did not process the call). */
+  readonly response?: StoredResponse;
+  readonly requestId: string;
+}
+
 /**
  * At most one upstream create per (caller, Idempotency-Key): the first request runs, a repeat is
  * answered from the stored result, a concurrent one gets 409, another body under the same key 422.
  */
 @Injectable()
-export class IdempotencyService {
+export class IdempotencyService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger: Logger;
   private readonly store: IdempotencyStore;
   private readonly ttlMs: number;
   private readonly lockMs: number;
   private readonly maxRecordBytes: number;
+  private readonly requireDurable: boolean;
   readonly required: boolean;
+  /**
+   * Outcomes Redis could not take when they came (it was down): kept here, written as soon as it
+   * is back, their leases renewed meanwhile. Bounded by the keyed calls in flight when Redis went
+   * away: no new key is claimed while it is down.
+   */
+  private readonly unwritten = new Map<string, Unwritten>();
+  private retryTimer?: NodeJS.Timeout;
+  private writing = false;
 
   constructor(
     @Inject(ConfigService) config: ConfigService<AppConfigShape, true>,
-    @InjectRedis() redis: Redis | null,
+    @InjectRedis() private readonly redis: Redis | null,
     @InjectRootLogger() rootLogger: Logger,
     metrics: MetricsService,
+    private readonly durability: RedisDurability,
   ) {
     this.logger = rootLogger.child({ context: 'Idempotency' });
     const { idempotency, upstream } = config.getOrThrow(APP_CONFIG, { infer: true });
@@ -126,16 +148,36 @@ export class IdempotencyService {
       this.store = new RedisIdempotencyStore(redis);
     } else {
       const store = new MemoryIdempotencyStore(idempotency, () =>
-        metrics.countIdempotencyEviction(),
+        metrics.countIdempotencyRefusal(),
       );
       metrics.measureIdempotencyStore(() => store.bytes);
       this.store = store;
     }
     this.ttlMs = idempotency.ttlSeconds * 1000;
-    // Covers a call and its one retry; a replica that dies mid-call frees the key after this.
+    // Covers a call and its one retry; a replica that dies mid-call leaves its key this long in
+    // flight, then `outcome-unknown`.
     this.lockMs = 2 * upstream.timeoutMs + 5_000;
     this.maxRecordBytes = idempotency.maxRecordBytes;
     this.required = idempotency.required;
+    this.requireDurable = idempotency.requireDurable;
+  }
+
+  onModuleInit(): void {
+    this.redis?.on('ready', () => void this.writeUnwritten());
+  }
+
+  /** A last try; what still cannot be written is lost with this replica: said once per key. */
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.retryTimer);
+    await this.writeUnwritten();
+    for (const { requestId, response } of this.unwritten.values()) {
+      this.logger.error(
+        { requestId },
+        response === undefined
+          ? 'could not release an idempotency key before shutdown: it answers outcome-unknown after its lease'
+          : 'could not store an idempotent response before shutdown: its key answers outcome-unknown after its lease',
+      );
+    }
   }
 
   async execute(
@@ -147,26 +189,23 @@ export class IdempotencyService {
       owner: request.client,
       fingerprint: request.fingerprint,
     };
-    const claim = await this.guard(() => this.store.claim(record, this.lockMs));
-    if (!claim.claimed) {
-      const { existing } = claim;
-      if (existing.fingerprint !== request.fingerprint) {
-        throw new ProblemException(
-          'idempotency-key-reused',
-          'This Idempotency-Key was used with another request body.',
-        );
-      }
-      if (existing.state === 'in_flight') {
-        throw new ProblemException(
-          'idempotency-key-in-use',
-          'A request with this Idempotency-Key is still in progress.',
-          {
-            headers: { 'Retry-After': '1' },
-          },
-        );
-      }
-      return { response: existing.response, replayed: true };
+    if (this.requireDurable && this.durability.durable !== true) {
+      throw unavailable(
+        'The idempotency store does not persist keys right now (IDEMPOTENCY_REQUIRE_DURABLE); retry later or send the request without an Idempotency-Key.',
+      );
     }
+    const kept = this.unwritten.get(record.key)?.response;
+    const claim: ClaimResult =
+      kept === undefined
+        ? await this.guard(() =>
+            this.store.claim(record, { lockMs: this.lockMs, ttlMs: this.ttlMs }),
+          )
+        : {
+            claimed: false,
+            existing: { state: 'done', fingerprint: record.fingerprint, response: kept },
+          };
+    if (!claim.claimed)
+      return { response: this.answerFor(claim.existing, request), replayed: true };
 
     let response: UpstreamReply;
     try {
@@ -174,15 +213,39 @@ export class IdempotencyService {
     } catch (error) {
       // Anything but an UpstreamError (an expired session token) stopped the call before sending.
       if (error instanceof UpstreamError && callEffect(error.failure) !== 'not_done') {
-        await this.completeOrLog(record, request, this.problemAnswer(error, request));
+        await this.complete(record, request, this.problemAnswer(error, request));
       } else {
-        await this.release(record);
+        await this.release(record, request);
       }
       throw error;
     }
-    if (callEffect(response.status) === 'not_done') await this.release(record);
-    else await this.completeOrLog(record, request, response);
+    if (callEffect(response.status) === 'not_done') await this.release(record, request);
+    else await this.complete(record, request, response);
     return { response, replayed: false };
+  }
+
+  /** What a repeat gets: the stored answer, or why there is none to give. */
+  private answerFor(existing: Entry, request: IdempotentRequest): UpstreamReply {
+    if (existing.fingerprint !== request.fingerprint) {
+      throw new ProblemException(
+        'idempotency-key-reused',
+        'This Idempotency-Key was used with another request body.',
+      );
+    }
+    if (existing.state === 'done') return existing.response;
+    if (existing.leaseUntil !== undefined && existing.leaseUntil <= Date.now()) {
+      throw new ProblemException(
+        'outcome-unknown',
+        'The first request with this Idempotency-Key was sent upstream, but its outcome was never ' +
+          'recorded: it may have been carried out. Check whether it was before creating it again ' +
+          'under a new key; this key will not send it again.',
+      );
+    }
+    throw new ProblemException(
+      'idempotency-key-in-use',
+      'A request with this Idempotency-Key is still in progress.',
+      { headers: { 'Retry-After': '1' } },
+    );
   }
 
   /** The problem the caller got, as a retry gets it: with the first request's ids. */
@@ -202,39 +265,88 @@ export class IdempotencyService {
     };
   }
 
-  /** The upstream did not process the call: a retry must be free to send it. */
-  private async release({ key }: RecordRef): Promise<void> {
-    await this.store.release(key).catch(() => undefined);
-  }
-
   private async guard<T>(operation: () => Promise<T>): Promise<T> {
     try {
       return await operation();
     } catch (error) {
+      if (error instanceof IdempotencyStoreFull) {
+        throw unavailable(
+          'This replica keeps as many Idempotency-Key records as it may until some expire; retry ' +
+            'later or send the request without one.',
+          error.retryAfterS,
+        );
+      }
       if (!(error instanceof IdempotencyStoreUnavailable)) throw error;
-      throw new ProblemException(
-        'idempotency-unavailable',
+      throw unavailable(
         'The Idempotency-Key cannot be honoured right now; retry later or send the request without one.',
-        { headers: { 'Retry-After': '5' } },
       );
     }
   }
 
-  /** The upstream already answered: the caller gets that answer even if it cannot be stored. */
-  private async completeOrLog(
+  /** The upstream did not process the call: a retry must be free to send it. */
+  private async release(record: RecordRef, request: IdempotentRequest): Promise<void> {
+    await this.write({ record, requestId: request.requestId });
+  }
+
+  /** The upstream already answered: the caller gets that answer even if it cannot be stored yet. */
+  private async complete(
     record: RecordRef,
     request: IdempotentRequest,
     response: StoredResponse,
   ): Promise<void> {
+    const kept = keepable(response, this.maxRecordBytes, request);
+    await this.write({ record, response: kept, requestId: request.requestId });
+  }
+
+  private async write(outcome: Unwritten): Promise<void> {
+    if (await this.tryWrite(outcome)) return;
+    this.unwritten.set(outcome.record.key, outcome);
+    this.retryTimer ??= setInterval(() => void this.writeUnwritten(), this.lockMs / 5).unref();
+    // With the request id: the operator can follow the request a retry must not repeat.
+    this.logger.warn(
+      { requestId: outcome.requestId },
+      'could not write an idempotency outcome to Redis: kept by this replica, written when Redis is back',
+    );
+  }
+
+  private async tryWrite({ record, response }: Unwritten): Promise<boolean> {
     try {
-      const kept = keepable(response, this.maxRecordBytes, request);
-      await this.store.complete(record, kept, this.ttlMs);
+      if (response === undefined) await this.store.release(record.key);
+      else await this.store.complete(record, response, this.ttlMs);
+      return true;
     } catch {
-      // With the request id: the operator must find the request a retry may repeat.
-      this.logger.error(
-        { requestId: request.requestId },
-        'could not store an idempotent response; a retry after the lock expires may repeat it',
-      );
+      return false;
     }
   }
+
+  /** Each kept outcome written, or else its lease renewed so that no other replica gives up on it. */
+  private async writeUnwritten(): Promise<void> {
+    if (this.writing) return;
+    this.writing = true;
+    try {
+      for (const [key, outcome] of this.unwritten) {
+        if (await this.tryWrite(outcome)) {
+          this.unwritten.delete(key);
+          this.logger.info(
+            { requestId: outcome.requestId },
+            'idempotency outcome written to Redis',
+          );
+        } else {
+          await this.store.renew(outcome.record, this.lockMs).catch(() => undefined);
+        }
+      }
+    } finally {
+      this.writing = false;
+      if (this.unwritten.size === 0) {
+        clearInterval(this.retryTimer);
+        this.retryTimer = undefined;
+      }
+    }
+  }
+}
+
+function unavailable(detail: string, retryAfterS = 5): ProblemException {
+  return new ProblemException('idempotency-unavailable', detail, {
+    headers: { 'Retry-After': String(retryAfterS) },
+  });
 }

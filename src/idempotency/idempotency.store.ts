@@ -5,8 +5,17 @@ import { Holdings, LargestFirst } from './largest-first';
 /** A response as the caller got it, kept to replay it byte for byte. */
 export type StoredResponse = UpstreamReply;
 
-type Entry =
-  | { readonly state: 'in_flight'; readonly fingerprint: string }
+export type Entry =
+  | {
+      readonly state: 'in_flight';
+      readonly fingerprint: string;
+      /**
+       * Until when (ms since the epoch) its holder answers for it, in Redis: a record still in
+       * flight past it lost its holder before its outcome was written. Absent in the in-process
+       * store, whose holder is the process itself.
+       */
+      readonly leaseUntil?: number;
+    }
   | { readonly state: 'done'; readonly fingerprint: string; readonly response: StoredResponse };
 
 export type ClaimResult =
@@ -22,9 +31,17 @@ export interface RecordRef {
   readonly fingerprint: string;
 }
 
+/** How long a claim holds: its lease, and the record's life (its TTL). */
+export interface ClaimTimes {
+  readonly lockMs: number;
+  readonly ttlMs: number;
+}
+
 export interface IdempotencyStore {
   /** Atomically takes the key for this request, or tells what holds it. */
-  claim(record: RecordRef, lockMs: number): Promise<ClaimResult>;
+  claim(record: RecordRef, times: ClaimTimes): Promise<ClaimResult>;
+  /** Extends the lease of a claim still in flight (nothing if the record is gone or done). */
+  renew(record: RecordRef, lockMs: number): Promise<void>;
   complete(record: RecordRef, response: StoredResponse, ttlMs: number): Promise<void>;
   /** Gives the key back: the request never reached the upstream, so a retry must be free to. */
   release(key: string): Promise<void>;
@@ -48,10 +65,25 @@ interface Held {
   readonly bytes: number;
 }
 
+/** Thrown by a claim the in-process store has no room for; `retryAfterS`: when the oldest record expires. */
+export class IdempotencyStoreFull extends Error {
+  constructor(readonly retryAfterS: number) {
+    super('the idempotency store is full');
+  }
+}
+
 /**
- * One replica: a Map with expiry, bounded in entries and in bytes. When either bound is reached,
- * the record that goes is the oldest of the client address holding the most bytes, so a flood from
- * one address evicts its own records, never another caller's.
+ * Past this share of either bound, the client address holding the most bytes is refused new keys:
+ * one flooding address is stopped while the others still have room.
+ */
+const FAIR_SHARE = 0.75;
+
+/**
+ * One replica: a Map with expiry, bounded in entries and in bytes. A record is never dropped before
+ * its TTL (its retry could create twice): when a bound is reached, new keys are refused. Past
+ * FAIR_SHARE of a bound, the address holding the most is refused first. The byte bound is checked
+ * when a key is claimed: the answers of claims already admitted are kept even if they take it
+ * past it, by at most (calls in flight) x IDEMPOTENCY_MAX_RECORD_BYTES.
  */
 export class MemoryIdempotencyStore implements IdempotencyStore {
   /**
@@ -65,7 +97,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
 
   constructor(
     private readonly bounds: MemoryStoreBounds,
-    private readonly onEvict: () => void = () => undefined,
+    private readonly onRefuse: () => void = () => undefined,
   ) {}
 
   /** What the records hold, as counted against `maxBytes`. */
@@ -73,13 +105,26 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     return this.heldBytes;
   }
 
-  claim(record: RecordRef, lockMs: number): Promise<ClaimResult> {
+  claim(record: RecordRef, { lockMs }: ClaimTimes): Promise<ClaimResult> {
     const now = Date.now();
     const current = this.entries.get(record.key);
     if (current && current.expiresAt > now)
       return Promise.resolve({ claimed: false, existing: current.entry });
+    this.dropExpired(now);
+    if (!this.hasRoomFor(record.owner)) {
+      this.onRefuse();
+      const [oldest] = this.entries.values();
+      return Promise.reject(
+        new IdempotencyStoreFull(Math.max(1, Math.ceil((oldest.expiresAt - now) / 1000))),
+      );
+    }
     this.set(record, { state: 'in_flight', fingerprint: record.fingerprint }, now + lockMs);
     return Promise.resolve({ claimed: true });
+  }
+
+  /** This process completes or releases each claim within its lock: nothing to extend. */
+  renew(): Promise<void> {
+    return Promise.resolve();
   }
 
   complete(record: RecordRef, response: StoredResponse, ttlMs: number): Promise<void> {
@@ -91,6 +136,17 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   release(key: string): Promise<void> {
     this.delete(key);
     return Promise.resolve();
+  }
+
+  /** Room for one more record of `owner`: below both bounds, and below the fair share unless another address holds more. */
+  private hasRoomFor(owner: string): boolean {
+    const { maxEntries, maxBytes } = this.bounds;
+    const entries = this.entries.size;
+    const bytes = this.heldBytes;
+    if (entries >= maxEntries || bytes >= maxBytes) return false;
+    if (entries < FAIR_SHARE * maxEntries && bytes < FAIR_SHARE * maxBytes) return true;
+    const holdings = this.owners.get(owner);
+    return holdings === undefined || holdings !== this.largest.top;
   }
 
   private set({ key, owner }: RecordRef, entry: Entry, expiresAt: number): void {
@@ -109,16 +165,10 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     holdings.bytes += held.bytes;
     this.largest.update(holdings);
     this.heldBytes += held.bytes;
-    this.dropExpired();
-    while (this.entries.size > this.bounds.maxEntries || this.heldBytes > this.bounds.maxBytes) {
-      const [oldest] = (this.largest.top as Holdings).keys;
-      this.delete(oldest);
-      this.onEvict();
-    }
+    this.dropExpired(Date.now());
   }
 
-  private dropExpired(): void {
-    const now = Date.now();
+  private dropExpired(now: number): void {
     for (const [key, { expiresAt }] of this.entries) {
       if (expiresAt > now) return;
       this.delete(key);
@@ -139,15 +189,31 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   }
 }
 
-/** Several replicas: SET NX PX claims the key atomically; the result overwrites it with its TTL. */
+const inFlight = (fingerprint: string, lockMs: number) =>
+  JSON.stringify({
+    state: 'in_flight',
+    fingerprint,
+    leaseUntil: Date.now() + lockMs,
+  } satisfies Entry);
+
+/**
+ * Several replicas: SET NX claims the key atomically, for the whole TTL, with a lease inside the
+ * record that its holder renews while it still has the outcome to write; the result overwrites
+ * it. A claim whose lease ran out is not freed: its outcome is unknown (the replica may have died
+ * after the upstream created the record). The lease is read against each replica's clock, so
+ * replicas keep their clocks in sync (NTP), as any lease does.
+ */
 export class RedisIdempotencyStore implements IdempotencyStore {
   constructor(private readonly redis: Redis) {}
 
-  async claim({ key, fingerprint }: RecordRef, lockMs: number): Promise<ClaimResult> {
-    const inFlight = JSON.stringify({ state: 'in_flight', fingerprint } satisfies Entry);
+  async claim(
+    { key, fingerprint }: RecordRef,
+    { lockMs, ttlMs }: ClaimTimes,
+  ): Promise<ClaimResult> {
+    const record = inFlight(fingerprint, lockMs);
     // Two tries: the key may expire between a failed SET NX and the GET.
     for (let attempt = 0; attempt < 2; attempt += 1) {
-      const taken = await this.run(() => this.redis.set(key, inFlight, 'PX', lockMs, 'NX'));
+      const taken = await this.run(() => this.redis.set(key, record, 'PX', ttlMs, 'NX'));
       if (taken === 'OK') return { claimed: true };
       const existing = await this.run(() => this.redis.get(key));
       if (existing !== null) return { claimed: false, existing: JSON.parse(existing) as Entry };
@@ -162,6 +228,11 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   ): Promise<void> {
     const done = JSON.stringify({ state: 'done', fingerprint, response } satisfies Entry);
     await this.run(() => this.redis.set(key, done, 'PX', ttlMs));
+  }
+
+  async renew({ key, fingerprint }: RecordRef, lockMs: number): Promise<void> {
+    // XX KEEPTTL: only a record still there, its TTL unchanged. Only the holder writes it.
+    await this.run(() => this.redis.set(key, inFlight(fingerprint, lockMs), 'KEEPTTL', 'XX'));
   }
 
   async release(key: string): Promise<void> {

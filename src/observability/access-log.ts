@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { clientGone } from '../common/caller-abort';
 import { MetricsService } from './metrics.service';
 import { InjectRootLogger } from './root-logger';
 import { traceOf, Tracing } from './tracing';
@@ -16,6 +17,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the proxied routes, for the access line. */
     upstreamCall: UpstreamCallRecord | null;
+    /** Whether the access line is written: a request has one, whichever way it ended. */
+    accessLogged: boolean;
   }
 }
 
@@ -45,14 +48,37 @@ export class AccessLog {
 
   register(fastify: FastifyInstance): void {
     fastify.decorateRequest('upstreamCall', null);
+    fastify.decorateRequest('accessLogged', false);
     fastify.addHook('onResponse', (request, reply, done) => {
       this.write(request, reply, reply.statusCode);
       done();
     });
   }
 
-  /** Fastify has no onResponse for a caller that went away: the exception filter writes that line. */
-  write(request: FastifyRequest, reply: FastifyReply, status: number): void {
+  /**
+   * Fastify runs onResponse only for a response that finished. A client that resets its connection
+   * right after sending its request leaves two other endings, each a 499 line:
+   * - the answer is written before Node has read the reset: the write fails, the response closes
+   *   unfinished (this listener, added by the first onRequest hook);
+   * - the answer comes after: `clientClosed`, called where a proxied route answers (the exception
+   *   filter, the relay), since Node drops a write to a reset socket without a word.
+   */
+  follow(request: FastifyRequest, reply: FastifyReply): void {
+    reply.raw.on('close', () => {
+      if (reply.sent && !reply.raw.writableFinished && !request.accessLogged)
+        this.write(request, reply, CLIENT_CLOSED_REQUEST);
+    });
+  }
+
+  /** Whether the caller is gone, its 499 line then written: nothing is left to answer. */
+  clientClosed(request: FastifyRequest, reply: FastifyReply): boolean {
+    if (!clientGone(request)) return false;
+    this.write(request, reply, CLIENT_CLOSED_REQUEST);
+    return true;
+  }
+
+  private write(request: FastifyRequest, reply: FastifyReply, status: number): void {
+    request.accessLogged = true;
     const route = request.routeOptions.url ?? 'unmatched';
     const durationMs = reply.elapsedTime;
     const upstream = request.upstreamCall;

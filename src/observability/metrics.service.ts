@@ -80,9 +80,9 @@ export class MetricsService {
     () => this.storeBytesOf?.(),
   );
 
-  private readonly storeEvictions = this.counter(
-    'idempotency_store_evictions_total',
-    'Records the in-process idempotency store dropped before their TTL to stay within its bounds.',
+  private readonly storeRefusals = this.counter(
+    'idempotency_store_refusals_total',
+    'Keyed requests refused (503) because the in-process idempotency store was full; it never drops a record before its TTL.',
   );
 
   private spanExportFailuresSeen = 0;
@@ -167,8 +167,8 @@ export class MetricsService {
     this.storeBytesOf = bytes;
   }
 
-  countIdempotencyEviction(): void {
-    this.storeEvictions.inc();
+  countIdempotencyRefusal(): void {
+    this.storeRefusals.inc();
   }
 
   countAuthFailure(source: 'bff' | 'upstream'): void {

@@ -44,7 +44,7 @@ export class ForwardPipe implements PipeTransform<ForwardTarget, Forward> {
           requestId: request.id,
           trace: traceOf(request.raw),
           report: (call) => (request.upstreamCall = call),
-          whenCallerLeaves: outliveCaller ? undefined : whenCallerLeaves(reply),
+          whenCallerLeaves: outliveCaller ? undefined : whenCallerLeaves(request, reply),
         }),
       );
     request.forward = idempotent

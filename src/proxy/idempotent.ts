@@ -1,7 +1,7 @@
 import { applyDecorators, SetMetadata } from '@nestjs/common';
 import { ApiHeader } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { callerKey } from '../common/caller';
+import { Caller, callerKey } from '../common/caller';
 import { ProblemException } from '../common/problem';
 import { traceOf } from '../observability/tracing';
 import type { Forward } from './forward';
@@ -66,7 +66,7 @@ export function idempotentForward(
     const { response, replayed } = await idempotency.execute(
       {
         caller: callerKey(request),
-        client: request.ip,
+        client: (request.caller as Caller).address,
         key,
         // Of what the pipes accepted (they do not rewrite it) and of where it was sent: one key
         // on /42 and on /43, or on two routes, is two different requests.

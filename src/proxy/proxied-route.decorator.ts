@@ -137,7 +137,10 @@ const IDEMPOTENCY_PROBLEMS = [
     status: 409,
     kind: 'idempotency-key-in-use',
     description:
-      'A request with the same Idempotency-Key is still in progress: retry after `Retry-After`.',
+      'A request with the same Idempotency-Key is still in progress: retry after `Retry-After`. ' +
+      'Or, as `outcome-unknown` (no `Retry-After`), the first request with this key was sent upstream ' +
+      'but its outcome was never recorded (the replica handling it stopped): it may have been carried ' +
+      'out, so check before creating it again under a new key; this key never sends it again.',
     detail: 'A request with this Idempotency-Key is still in progress.',
     headers: WITH_RETRY_AFTER,
   }),

@@ -8,7 +8,8 @@ const info = (aof: 0 | 1, lastBgsaveSeconds: number) =>
 describe('persistsKeys', () => {
   it.each([
     ['AOF on', info(1, -1), true],
-    ['an RDB snapshot written since start', info(0, 0), true],
+    // Issue 24: a past snapshot no longer counts (it was `true`).
+    ['an RDB snapshot written since start, no AOF', info(0, 0), false],
     ['neither', info(0, -1), false],
     ['an answer without the fields', '# Persistence\r\n', false],
   ])('%s: %s', (_case, text, durable) => {

@@ -3,16 +3,15 @@ import type Redis from 'ioredis';
 import type { Logger } from 'pino';
 import { MetricsService } from '../observability/metrics.service';
 import { InjectRootLogger } from '../observability/root-logger';
-import { InjectRedis } from './redis.module';
+import { InjectRedis } from './inject-redis';
 
 /**
- * From `INFO persistence`, since managed Redis services refuse CONFIG: durable when AOF is on, or
- * when an RDB snapshot has been written since Redis started. INFO does not show RDB's `save`
- * schedule, so an RDB-only server counts as durable only once it has saved.
+ * From `INFO persistence`, since managed Redis services refuse CONFIG: durable when AOF is on. An
+ * RDB snapshot does not count: every key written since the last one is lost in a restart, and a
+ * past snapshot says nothing of the next.
  */
 export function persistsKeys(info: string): boolean {
-  const field = (name: string) => new RegExp(`^${name}:(\\S*)`, 'm').exec(info)?.[1];
-  return field('aof_enabled') === '1' || (field('rdb_last_bgsave_time_sec') ?? '-1') !== '-1';
+  return /^aof_enabled:1\r?$/m.test(info);
 }
 
 /**
@@ -22,8 +21,10 @@ export function persistsKeys(info: string): boolean {
 @Injectable()
 export class RedisDurability implements OnModuleInit {
   private readonly logger: Logger;
-  /** Undefined until Redis has answered, and always without Redis. */
+  /** Undefined until Redis has answered since it last (re)connected, and always without Redis. */
   durable?: boolean;
+  /** What the last check found: a warning is logged once per change, not once per reconnect. */
+  private found?: boolean;
 
   constructor(
     @InjectRedis() private readonly redis: Redis | null,
@@ -38,6 +39,8 @@ export class RedisDurability implements OnModuleInit {
     this.metrics.setStoreDurable(false);
     const redis = this.redis;
     if (redis === null) return;
+    // A Redis that comes back may come back without its AOF: unknown until INFO says.
+    redis.on('close', () => (this.durable = undefined));
     redis.on('ready', () => void this.check(redis));
     if (redis.status === 'ready') void this.check(redis);
   }
@@ -51,11 +54,11 @@ export class RedisDurability implements OnModuleInit {
     }
     const durable = persistsKeys(info);
     this.metrics.setStoreDurable(durable);
-    if (!durable && this.durable !== false) {
+    if (!durable && this.found !== false) {
       this.logger.warn(
-        'Redis persists nothing (no AOF, no RDB snapshot): idempotency keys are lost when it restarts; run it with --appendonly yes',
+        'Redis keeps no AOF: idempotency keys written since its last snapshot are lost when it restarts; run it with --appendonly yes',
       );
     }
-    this.durable = durable;
+    this.durable = this.found = durable;
   }
 }

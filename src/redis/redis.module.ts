@@ -1,10 +1,11 @@
-import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import { Global, Module, OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import Redis from 'ioredis';
 import { APP_CONFIG, AppConfigShape } from '../config/app.config';
+import { InjectRedis, REDIS } from './inject-redis';
+import { RedisDurability } from './redis-durability';
 
-export const REDIS = Symbol('REDIS');
-export const InjectRedis = () => Inject(REDIS);
+export { InjectRedis, REDIS } from './inject-redis';
 
 /**
  * The Redis connection when REDIS_URL is set, else null. Commands fail at once while it is down
@@ -29,8 +30,9 @@ export const InjectRedis = () => Inject(REDIS);
         return redis;
       },
     },
+    RedisDurability,
   ],
-  exports: [REDIS],
+  exports: [REDIS, RedisDurability],
 })
 export class RedisModule implements OnApplicationShutdown {
   constructor(@InjectRedis() private readonly redis: Redis | null) {}

@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ConfigService } from '@nestjs/config';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import type { ContentObject, ReferenceObject, SchemaObject, ServerObject } from '@nestjs/swagger';
-import { APP_CONFIG, AppConfigShape } from '../config/app.config';
+import type { FastifyInstance } from 'fastify';
+import { APP_CONFIG, AppConfig, AppConfigShape } from '../config/app.config';
 import { withSessionAuth } from './session-document';
 
 interface PackageInfo {
@@ -104,17 +106,35 @@ export function withBodyExamples(document: OpenAPIObject): OpenAPIObject {
   return document;
 }
 
-/** How the BFF handles the caller's token: what RFC 8725 (JWT best practices) asks an API to say. */
-const BEARER_DESCRIPTION =
-  "The caller's bearer token (RFC 6750), usually a JWT. The BFF checks only its form " +
-  '(`Bearer <b64token>`) and forwards it to the upstream unchanged, as `Authorization`: it does not ' +
-  'decode or verify it, the upstream does, and RFC8725 (JWT best current practices: an explicit ' +
-  'algorithm allow-list, no `alg: none`, issuer, audience and expiry checked) applies there. The BFF ' +
-  'never logs it, never stores it (idempotency keys and rate-limit counters use its SHA-256 hash) ' +
-  'and never puts it in an answer.';
+const NEVER_KEPT =
+  'The BFF never logs it, never stores it (idempotency keys and rate-limit counters use its SHA-256 ' +
+  'hash or its verified subject) and never puts it in an answer.';
+
+/**
+ * How the BFF handles the caller's token, as RFC 8725 (JWT best practices) asks an API to say: it
+ * depends on whether JWT verification is configured, so the document says what this one does.
+ */
+function bearerDescription(jwt: AppConfig['jwt']): string {
+  if (jwt === undefined) {
+    return (
+      "The caller's bearer token (RFC 6750), usually a JWT. The BFF checks only its form " +
+      '(`Bearer <b64token>`) and forwards it to the upstream unchanged, as `Authorization`: it does ' +
+      'not decode or verify it, the upstream does, and RFC8725 (JWT best current practices: an ' +
+      'explicit algorithm allow-list, no `alg: none`, issuer, audience and expiry checked) applies ' +
+      `there. ${NEVER_KEPT}`
+    );
+  }
+  return (
+    "The caller's bearer token (RFC 6750), a JWT the BFF verifies before anything is sent upstream " +
+    '(RFC8725, JWT best current practices): its signature against the keys of the configured JWKS, an algorithm among ' +
+    `${jwt.algorithms.join(', ')} (never \`none\` or a symmetric one), its issuer, its audience, ` +
+    `and \`exp\`/\`nbf\` within ${jwt.clockToleranceSeconds} s of clock skew; a token that fails is a 401. ` +
+    `It is then forwarded unchanged, as \`Authorization\`. ${NEVER_KEPT}`
+  );
+}
 
 export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
-  const { publicBaseUrl, session } = app
+  const { publicBaseUrl, session, jwt } = app
     .get(ConfigService<AppConfigShape, true>)
     .getOrThrow(APP_CONFIG, { infer: true });
   const config = new DocumentBuilder()
@@ -125,7 +145,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
       type: 'http',
       scheme: 'bearer',
       bearerFormat: 'JWT',
-      description: BEARER_DESCRIPTION,
+      description: bearerDescription(jwt),
     })
     .addTag(
       'Interventions',
@@ -161,10 +181,46 @@ function addCsrfHeader(request: { headers: Record<string, string> }) {
   return request;
 }
 
-export function setupSwagger(app: INestApplication, document: OpenAPIObject): void {
+/** What Swagger UI's page loads from swagger-ui-dist: nothing else of that folder is served. */
+const SWAGGER_UI_FILES = new Set([
+  'swagger-ui.css',
+  'swagger-ui-bundle.js',
+  'swagger-ui-standalone-preset.js',
+  'favicon-32x32.png',
+  'favicon-16x16.png',
+]);
+
+/**
+ * Narrows what @nestjs/swagger's UI serves, through Fastify's onRoute hook (so no request
+ * elsewhere pays for it): its static route serves the whole swagger-ui-dist folder (its
+ * package.json, 1.9 MB source maps), and its page at `/docs/` picks its asset paths by whether the
+ * URL ends with `/`, query included, so `/docs/?x` and `/docs/index.html` loaded them from
+ * `/docs/docs/…` (a blank page): those are sent to `/docs/` (the query means nothing to the page;
+ * deep links use the fragment).
+ */
+function narrowSwaggerUi(fastify: FastifyInstance): void {
+  const folder = `/${DOCS_PATH}/`;
+  fastify.addHook('onRoute', (route) => {
+    if (route.url === `${folder}*`) {
+      route.preHandler = (request, reply, done) => {
+        const file = (request.params as Record<string, string>)['*'];
+        if (SWAGGER_UI_FILES.has(file)) return done();
+        reply.callNotFound();
+      };
+    } else if (route.url === folder || route.url === `${folder}index.html`) {
+      route.preHandler = (request, reply, done) => {
+        if (request.url === folder) return done();
+        void reply.redirect(folder, 302);
+      };
+    }
+  });
+}
+
+export function setupSwagger(app: NestFastifyApplication, document: OpenAPIObject): void {
   const sessionMode =
     app.get(ConfigService<AppConfigShape, true>).getOrThrow(APP_CONFIG, { infer: true }).session !==
     undefined;
+  narrowSwaggerUi(app.getHttpAdapter().getInstance());
   SwaggerModule.setup(DOCS_PATH, app, document, {
     jsonDocumentUrl: `${DOCS_PATH}-json`,
     customSiteTitle: API_TITLE,

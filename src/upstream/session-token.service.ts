@@ -13,6 +13,7 @@ import {
 import type { Logger } from 'pino';
 import { MetricsService } from '../observability/metrics.service';
 import { InjectRootLogger } from '../observability/root-logger';
+import { echoFormsOf } from './token-echo';
 
 /** The `exp` of a JWT in ms, or undefined for a token that is not a JWT with one. */
 export function jwtExpiryMs(token: string): number | undefined {
@@ -49,6 +50,11 @@ export class SessionTokenService implements OnModuleInit, OnApplicationShutdown 
   private readonly warnMs: number;
   private readonly pollMs: number;
   private token = '';
+  /**
+   * What an answer echoing the token, or the one before the last rotation (a call sent before it
+   * may be answered after), would show once decoded: see echoFormsOf. Recomputed on each rotation.
+   */
+  echoForms: readonly string[] = [];
   private expiresAtMs?: number;
   private reloadFailure?: SessionTokenStatus['reloadFailure'];
   /** The refused file, so that each bad rotation is reported once. */
@@ -136,6 +142,7 @@ export class SessionTokenService implements OnModuleInit, OnApplicationShutdown 
   }
 
   private use(token: string): void {
+    this.echoForms = echoFormsOf([token, this.token]);
     this.token = token;
     this.expiresAtMs = jwtExpiryMs(token);
     this.warned = false;

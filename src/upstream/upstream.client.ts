@@ -7,6 +7,8 @@ import { Agent } from 'undici';
 import { APP_CONFIG, AppConfigShape } from '../config/app.config';
 import { InjectRootLogger } from '../observability/root-logger';
 import { SessionTokenService } from './session-token.service';
+import { validBackOff } from './back-off-headers';
+import { bodyEchoes, containsEcho } from './token-echo';
 import { undiciAdapter } from './undici.adapter';
 import type { UpstreamCallRecord } from '../observability/access-log';
 import { MetricsService } from '../observability/metrics.service';
@@ -80,6 +82,13 @@ function backOffHeaders(headers: AxiosResponse['headers']): Record<string, strin
 
 /** What every relayed JSON answer is, as the API document says, whatever JSON type the upstream named. */
 const RELAYED_JSON_TYPE = 'application/json; charset=utf-8';
+
+/** The back-off headers whose values are well formed (see validBackOff); the others are dropped. */
+function validOnly(headers: Record<string, string>): Record<string, string> {
+  const valid: Record<string, string> = {};
+  for (const name in headers) if (validBackOff(name, headers[name])) valid[name] = headers[name];
+  return valid;
+}
 
 /**
  * The body was decoded as UTF-8 (JSON's only encoding, RFC 8259): a JSON type (`+json` ones
@@ -170,9 +179,6 @@ export function withoutToken(body: string, value: Record<string, unknown>): stri
   return JSON.stringify({ ...exact, token: null });
 }
 
-/** Shorter session tokens are not looked for in answers: they would match ordinary text. */
-const MIN_ECHO_LENGTH = 8;
-
 /**
  * The one owner of the upstream call: its headers, its total deadline, its transport
  * (an undici agent under @nestjs/axios) and the meaning of every way it can fail.
@@ -186,9 +192,6 @@ export class UpstreamClient implements OnApplicationShutdown {
   private readonly agent: Agent;
   private readonly stripToken: boolean;
   private readonly logger: Logger;
-  /** The session token before the last rotation: a call sent before it may be answered after. */
-  private previousToken = '';
-  private lastToken = '';
 
   constructor(
     private readonly http: HttpService,
@@ -233,10 +236,6 @@ export class UpstreamClient implements OnApplicationShutdown {
     const data = call.body === undefined ? undefined : JSON.stringify(call.body);
     const path = call.path + queryString(call.query);
     const sessionToken = this.sessionToken.current();
-    if (sessionToken !== this.lastToken) {
-      this.previousToken = this.lastToken;
-      this.lastToken = sessionToken;
-    }
     const traced = {
       method: call.method,
       server: this.server,
@@ -332,7 +331,7 @@ export class UpstreamClient implements OnApplicationShutdown {
     } finally {
       clearTimeout(deadline);
     }
-    return this.interpret(response, sessionToken, context);
+    return this.interpret(response, context);
   }
 
   /**
@@ -341,13 +340,16 @@ export class UpstreamClient implements OnApplicationShutdown {
    */
   private interpret(
     { status, headers, data }: AxiosResponse<string>,
-    sessionToken: string,
     context: UpstreamCallContext,
   ): UpstreamReply {
     const declaredType = String(headers['content-type'] ?? '');
     // A success is relayed without the upstream's headers, so only other answers need them.
-    const relayed = status >= 200 && status < 300 ? {} : backOffHeaders(headers);
-    if (this.echoes(sessionToken, data, declaredType, relayed)) {
+    const received = status >= 200 && status < 300 ? {} : backOffHeaders(headers);
+    const contentType = relayedJsonType(declaredType);
+    const value = contentType !== undefined ? parseJson(data) : NOT_JSON;
+    // Looked for in every back-off header received, even one that would be dropped: the echo is
+    // what the operator must hear of.
+    if (this.echoes(data, value, declaredType, received)) {
       this.logger.error(
         { requestId: context.requestId, operation: context.operation, upstreamStatus: status },
         'the upstream answer contained the session token: not relayed, answered 502',
@@ -359,8 +361,7 @@ export class UpstreamClient implements OnApplicationShutdown {
         detail: 'The upstream API sent an answer that cannot be relayed.',
       });
     }
-    const contentType = relayedJsonType(declaredType);
-    const value = contentType !== undefined ? parseJson(data) : NOT_JSON;
+    const relayed = validOnly(received);
     if (status >= 200 && status < 300 && contentType !== undefined && isObject(value)) {
       const body = this.stripToken ? withoutToken(data, value) : data;
       return { status, contentType, body, headers: {} };
@@ -371,18 +372,21 @@ export class UpstreamClient implements OnApplicationShutdown {
     throw new UpstreamError(this.failureOf(status, relayed));
   }
 
-  /** Whether what would be relayed holds the session token, or the one before its last rotation. */
+  /**
+   * Whether what would be relayed holds the session token, or the one before its last rotation,
+   * in any of the encodings echoFormsOf lists: the body once its JSON escapes are undone, the
+   * headers once percent-decoded.
+   */
   private echoes(
-    sessionToken: string,
     body: string,
+    value: unknown,
     contentType: string,
     relayed: Readonly<Record<string, string>>,
   ): boolean {
-    for (const token of [sessionToken, this.previousToken]) {
-      if (token.length < MIN_ECHO_LENGTH) continue;
-      if (body.includes(token) || contentType.includes(token)) return true;
-      for (const name in relayed) if (relayed[name].includes(token)) return true;
-    }
+    const forms = this.sessionToken.echoForms;
+    if (bodyEchoes(body, value === NOT_JSON ? undefined : value, forms)) return true;
+    if (containsEcho(contentType, forms)) return true;
+    for (const name in relayed) if (containsEcho(relayed[name], forms)) return true;
     return false;
   }
 

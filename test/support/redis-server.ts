@@ -1,4 +1,5 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { freePort } from './free-port';
 
 export interface RedisOptions {
@@ -36,7 +37,8 @@ export class RedisServer {
     this.options = options;
     const persistence = options.aofDir
       ? ['--dir', options.aofDir, '--appendonly', 'yes', '--appendfsync', 'everysec']
-      : ['--appendonly', 'no'];
+      : // A snapshot (BGSAVE) goes to the temp folder, never the working tree.
+        ['--appendonly', 'no', '--dir', tmpdir(), '--dbfilename', `redis-test-${this.port}.rdb`];
     const child = spawn(
       'redis-server',
       ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence],
