@@ -111,14 +111,34 @@ export function answerCreated(res) {
   res.writeHead(201, { 'Content-Type': 'application/json' }).end(CREATED_BODY);
 }
 
-/** Keeps the child's output small: line counts, matches, and the last lines of each stream. */
+/**
+ * V8's `--trace-gc-nvp` writes each GC as `[pid:isolate:n]   123 ms: ` and then `pause=… allocated=N
+ * …` in two write(2)s, on the same stdout as the logs: a log line written from another thread can
+ * land between the two, so the prefix is removed wherever it is, and a line then starting with
+ * `pause=` is a GC record. `allocated` is what the heap took on since the previous GC ended.
+ */
+const GC_PREFIX = /\[\d+:0x[\da-f]+(?::\d+)?\] +[\d.]+ ms: /g;
+const GC_RECORD = /^pause=.* allocated=(\d+)(?: |$)/;
+
+/**
+ * Keeps the child's output small: line counts, matches, and the last lines of each stream. GC
+ * records (`--trace-gc-nvp`) are not lines of output: only their allocated bytes are summed.
+ */
 function watchOutput(stream, output, name) {
   let pending = '';
   stream.setEncoding('utf8');
   stream.on('data', (chunk) => {
     const lines = (pending + chunk).split('\n');
     pending = lines.pop() ?? '';
-    for (const line of lines) {
+    for (const raw of lines) {
+      const line = raw.includes(' ms: ') ? raw.replace(GC_PREFIX, '') : raw;
+      const gc = GC_RECORD.exec(line);
+      if (gc) {
+        output.gcRecords += 1;
+        output.allocatedBytes += Number(gc[1]);
+        continue;
+      }
+      if (line === '' && raw !== '') continue; // a GC prefix alone
       output.lines += 1;
       if (/unhandled|uncaught/i.test(line)) output.unhandled.push(line.slice(0, 500));
       if (/"level":(50|60|"error"|"fatal")/.test(line)) output.errorLines += 1;
@@ -158,6 +178,9 @@ export async function startServer({
   });
   const output = {
     lines: 0,
+    // With --trace-gc-nvp: GCs seen, and the bytes allocated up to the last of them.
+    gcRecords: 0,
+    allocatedBytes: 0,
     errorLines: 0,
     warnLines: 0,
     breakerOpened: 0,
