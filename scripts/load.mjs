@@ -14,6 +14,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
+import { WebSocket } from 'undici';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const BFF_MAIN = join(ROOT, 'dist', 'main.js');
@@ -276,6 +277,45 @@ export function startBff({
       ...env,
     },
   });
+}
+
+/**
+ * The inspector protocol over its WebSocket (a child started with `--inspect=127.0.0.1:0`: its
+ * `inspectorUrl`): `send` one command at a time, each answered within `timeoutMs`.
+ */
+export async function connectInspector(url, timeoutMs = 10_000) {
+  const socket = new WebSocket(url);
+  await new Promise((resolve, reject) => {
+    socket.addEventListener('open', resolve, { once: true });
+    socket.addEventListener('error', () => reject(new Error('cannot reach the inspector')), {
+      once: true,
+    });
+  });
+  let nextId = 1;
+  const pending = new Map();
+  socket.addEventListener('message', (event) => {
+    const message = JSON.parse(String(event.data));
+    const waiter = pending.get(message.id);
+    if (!waiter) return;
+    pending.delete(message.id);
+    if (message.error) waiter.reject(new Error(message.error.message));
+    else waiter.resolve(message.result);
+  });
+  /** @type {(method: string, params?: object) => Promise<any>} */
+  const send = (method, params = {}) =>
+    new Promise((resolve, reject) => {
+      const id = nextId++;
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new Error(`inspector ${method}: no answer within ${timeoutMs / 1000} s`));
+      }, timeoutMs);
+      pending.set(id, {
+        resolve: (value) => (clearTimeout(timer), resolve(value)),
+        reject: (error) => (clearTimeout(timer), reject(error)),
+      });
+      socket.send(JSON.stringify({ id, method, params }));
+    });
+  return { send, close: () => socket.close() };
 }
 
 /** The request every load script sends: the valid create, with the caller token the stub expects. */
