@@ -39,6 +39,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { CLK_TCK, CPUS, DEFAULT_CALLERS, median, memory, pinning, run } from './measure.mjs';
 import {
   answerCreated,
+  BENCH_BFF_ENV,
   CREATED_BODY,
   freePort,
   SESSION_TOKEN,
@@ -122,10 +123,7 @@ function startBff(upstreamUrl, cpu, { node, main = BFF_MAIN, issuerEnv = {} } = 
     nodeArgs: [GC_TRACE, ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [])],
     // Every budget on, and too high for the bench to reach.
     env: {
-      LOG_LEVEL: 'info',
-      RATE_LIMIT_PER_MINUTE: '1000000',
-      RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '1000000',
-      MAX_IN_FLIGHT_PER_ADDRESS: '10000',
+      ...BENCH_BFF_ENV,
       ...issuerEnv,
       // BENCH_BFF_ENV, e.g. "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318", to measure a feature
       // that is off by default (span export, JWT verification).

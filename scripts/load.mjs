@@ -318,6 +318,17 @@ export async function connectInspector(url, timeoutMs = 10_000) {
   return { send, close: () => socket.close() };
 }
 
+/**
+ * The bench's BFF (scripts/bench.mjs, scripts/alloc-profile.mjs): info-level access log, and every
+ * caller budget on, too high for one load generator to reach.
+ */
+export const BENCH_BFF_ENV = {
+  LOG_LEVEL: 'info',
+  RATE_LIMIT_PER_MINUTE: '1000000',
+  RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '1000000',
+  MAX_IN_FLIGHT_PER_ADDRESS: '10000',
+};
+
 /** The request every load script sends: the valid create, with the caller token the stub expects. */
 export function validCreate(bffUrl) {
   return {
