@@ -1,7 +1,7 @@
 // Where the BFF allocates per request: V8's sampling heap profiler (through the inspector, objects
 // already collected included) over the built BFF under autocannon, configured as the bench runs it.
-// Prints the bytes per request by function (self), by package, and by the innermost frame of this
-// project's own code on the stack (what our code makes libraries allocate). No figure is asserted.
+// Prints the bytes per request by function (self), by package, by this project's functions (self),
+// and by the innermost frame of this project's code on the stack (what it makes libraries allocate). No figure is asserted.
 //   npm run build && node scripts/alloc-profile.mjs [--duration 10] [--connections 50] [--interval 1024] [--top 25]
 import { DEFAULT_CALLERS, pinning, run } from './measure.mjs';
 import {
@@ -59,6 +59,7 @@ const frameName = ({ functionName, url, lineNumber }) =>
 const byFunction = new Map();
 const byPackage = new Map();
 const byOurFrame = new Map();
+const byOurFunction = new Map();
 const add = (map, key, bytes) => map.set(key, (map.get(key) ?? 0) + bytes);
 let total = 0;
 (function walk(node, ourFrame) {
@@ -69,6 +70,7 @@ let total = 0;
     add(byFunction, frameName(frame), node.selfSize);
     add(byPackage, packageOf(frame.url), node.selfSize);
     add(byOurFrame, here ?? '(no frame of this project)', node.selfSize);
+    if (ours(frame.url)) add(byOurFunction, frameName(frame), node.selfSize);
   }
   for (const child of node.children) walk(child, here);
 })(profile.head, undefined);
@@ -86,4 +88,5 @@ const show = (title, totals, count) => {
 };
 show('by function (self)', byFunction, options.top);
 show('by package (self)', byPackage, 20);
+show("this project's functions (self)", byOurFunction, options.top);
 show("by this project's innermost frame on the stack", byOurFrame, options.top);
