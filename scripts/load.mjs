@@ -14,6 +14,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
+import { WebSocket } from 'undici';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const BFF_MAIN = join(ROOT, 'dist', 'main.js');
@@ -111,14 +112,34 @@ export function answerCreated(res) {
   res.writeHead(201, { 'Content-Type': 'application/json' }).end(CREATED_BODY);
 }
 
-/** Keeps the child's output small: line counts, matches, and the last lines of each stream. */
+/**
+ * V8's `--trace-gc-nvp` writes each GC as `[pid:isolate:n]   123 ms: ` and then `pause=… allocated=N
+ * …` in two write(2)s, on the same stdout as the logs: a log line written from another thread can
+ * land between the two, so the prefix is removed wherever it is, and a line then starting with
+ * `pause=` is a GC record. `allocated` is what the heap took on since the previous GC ended.
+ */
+const GC_PREFIX = /\[\d+:0x[\da-f]+(?::\d+)?\] +[\d.]+ ms: /g;
+const GC_RECORD = /^pause=.* allocated=(\d+)(?: |$)/;
+
+/**
+ * Keeps the child's output small: line counts, matches, and the last lines of each stream. GC
+ * records (`--trace-gc-nvp`) are not lines of output: only their allocated bytes are summed.
+ */
 function watchOutput(stream, output, name) {
   let pending = '';
   stream.setEncoding('utf8');
   stream.on('data', (chunk) => {
     const lines = (pending + chunk).split('\n');
     pending = lines.pop() ?? '';
-    for (const line of lines) {
+    for (const raw of lines) {
+      const line = raw.includes(' ms: ') ? raw.replace(GC_PREFIX, '') : raw;
+      const gc = GC_RECORD.exec(line);
+      if (gc) {
+        output.gcRecords += 1;
+        output.allocatedBytes += Number(gc[1]);
+        continue;
+      }
+      if (line === '' && raw !== '') continue; // a GC prefix alone
       output.lines += 1;
       if (/unhandled|uncaught/i.test(line)) output.unhandled.push(line.slice(0, 500));
       if (/"level":(50|60|"error"|"fatal")/.test(line)) output.errorLines += 1;
@@ -158,6 +179,9 @@ export async function startServer({
   });
   const output = {
     lines: 0,
+    // With --trace-gc-nvp: GCs seen, and the bytes allocated up to the last of them.
+    gcRecords: 0,
+    allocatedBytes: 0,
     errorLines: 0,
     warnLines: 0,
     breakerOpened: 0,
@@ -254,6 +278,56 @@ export function startBff({
     },
   });
 }
+
+/**
+ * The inspector protocol over its WebSocket (a child started with `--inspect=127.0.0.1:0`: its
+ * `inspectorUrl`): `send` one command at a time, each answered within `timeoutMs`.
+ */
+export async function connectInspector(url, timeoutMs = 10_000) {
+  const socket = new WebSocket(url);
+  await new Promise((resolve, reject) => {
+    socket.addEventListener('open', resolve, { once: true });
+    socket.addEventListener('error', () => reject(new Error('cannot reach the inspector')), {
+      once: true,
+    });
+  });
+  let nextId = 1;
+  const pending = new Map();
+  socket.addEventListener('message', (event) => {
+    const message = JSON.parse(String(event.data));
+    const waiter = pending.get(message.id);
+    if (!waiter) return;
+    pending.delete(message.id);
+    if (message.error) waiter.reject(new Error(message.error.message));
+    else waiter.resolve(message.result);
+  });
+  /** @type {(method: string, params?: object) => Promise<any>} */
+  const send = (method, params = {}) =>
+    new Promise((resolve, reject) => {
+      const id = nextId++;
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new Error(`inspector ${method}: no answer within ${timeoutMs / 1000} s`));
+      }, timeoutMs);
+      pending.set(id, {
+        resolve: (value) => (clearTimeout(timer), resolve(value)),
+        reject: (error) => (clearTimeout(timer), reject(error)),
+      });
+      socket.send(JSON.stringify({ id, method, params }));
+    });
+  return { send, close: () => socket.close() };
+}
+
+/**
+ * The bench's BFF (scripts/bench.mjs, scripts/alloc-profile.mjs): info-level access log, and every
+ * caller budget on, too high for one load generator to reach.
+ */
+export const BENCH_BFF_ENV = {
+  LOG_LEVEL: 'info',
+  RATE_LIMIT_PER_MINUTE: '1000000',
+  RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '1000000',
+  MAX_IN_FLIGHT_PER_ADDRESS: '10000',
+};
 
 /** The request every load script sends: the valid create, with the caller token the stub expects. */
 export function validCreate(bffUrl) {

@@ -124,6 +124,8 @@ export const median = (values) => {
  * @property {number} non2xx
  * @property {number} othersCpu CPUs the rest of the machine used meanwhile
  * @property {number} [cpuPerRequest] µs
+ * @property {number} [allocatedBytes] what the server's heap allocated during the run (with `allocated`)
+ * @property {number} [allocatedPerRequest] bytes per answer
  * @property {number} [rss] bytes
  * @property {number} [hwm] bytes
  * @property {number} [anon] bytes
@@ -132,12 +134,14 @@ export const median = (values) => {
 /**
  * autocannon against `url` for `seconds`; latencies are autocannon's per-response times (ms,
  * sub-millisecond). With `pid`, that process's CPU and memory are read around the run and, with
- * `onSample`, every 10 s during it.
+ * `onSample`, every 10 s during it. With `allocated` (the server's bytes allocated so far, e.g.
+ * summed from its `--trace-gc-nvp` records), the bytes it allocated per answer: read before and
+ * after the run, so exact to within one GC's worth at each end (a young generation, a few MB).
  *
  * @param {string} url
  * @param {number} connections
  * @param {number} seconds
- * @param {{ pid?: number, onSample?: (sample: Sample) => void, callers?: number | readonly string[] }} [options]
+ * @param {{ pid?: number, onSample?: (sample: Sample) => void, callers?: number | readonly string[], allocated?: () => number }} [options]
  *   callers: how many made-up bearer tokens, or the tokens themselves (signed JWTs)
  * @returns {Promise<RunResult>}
  */
@@ -145,12 +149,13 @@ export async function run(
   url,
   connections,
   seconds,
-  { pid, onSample, callers = DEFAULT_CALLERS } = {},
+  { pid, onSample, callers = DEFAULT_CALLERS, allocated } = {},
 ) {
   const latencies = [];
   let answers = 0;
   let sent = 0;
   const cpuBefore = pid && cpuMicros(pid);
+  const allocatedBefore = allocated?.();
   const ownBefore = process.cpuUsage();
   const machineBefore = machineBusyMicros();
   const started = performance.now();
@@ -199,6 +204,7 @@ export async function run(
   clearInterval(sampler);
   const elapsed = (performance.now() - started) / 1000;
   const bffCpu = pid ? cpuMicros(pid) - cpuBefore : 0;
+  const allocatedBytes = allocated && allocated() - allocatedBefore;
   const own = process.cpuUsage(ownBefore);
   // What the rest of the machine (other processes) used meanwhile, in CPUs: noise in the figures.
   const othersCpu =
@@ -218,6 +224,10 @@ export async function run(
     ...(pid && {
       cpuPerRequest: bffCpu / Math.max(1, answers),
       ...memory(pid),
+    }),
+    ...(allocated && {
+      allocatedBytes,
+      allocatedPerRequest: allocatedBytes / Math.max(1, answers),
     }),
   };
 }

@@ -17,11 +17,11 @@
 //
 //   node scripts/soak.mjs [--requests 100000] [--connections 100] [--seed 1]
 import { readFileSync } from 'node:fs';
-import { WebSocket } from 'undici';
 import { slope } from './measure.mjs';
 import {
   answerCreated,
   answeredByStatus,
+  connectInspector,
   environmentLine,
   fmt,
   metricSum,
@@ -118,52 +118,16 @@ function flappingUpstream(seed) {
   return { handler, answers, pendingSlow: () => slowTimers.size };
 }
 
-/** The inspector protocol over its WebSocket: one command at a time, each with a deadline. */
-async function connectInspector(url) {
-  const socket = new WebSocket(url);
-  await new Promise((resolve, reject) => {
-    socket.addEventListener('open', resolve, { once: true });
-    socket.addEventListener('error', () => reject(new Error('cannot reach the inspector')), {
-      once: true,
-    });
+/** A full GC in the child (--expose-gc), then its heap used and active handles. */
+async function afterGc(inspector) {
+  const { result, exceptionDetails } = await inspector.send('Runtime.evaluate', {
+    expression:
+      'gc(), JSON.stringify({ heapUsed: process.memoryUsage().heapUsed, ' +
+      'handles: process._getActiveHandles().length })',
+    returnByValue: true,
   });
-  let nextId = 1;
-  const pending = new Map();
-  socket.addEventListener('message', (event) => {
-    const message = JSON.parse(String(event.data));
-    const waiter = pending.get(message.id);
-    if (!waiter) return;
-    pending.delete(message.id);
-    if (message.error) waiter.reject(new Error(message.error.message));
-    else waiter.resolve(message.result);
-  });
-  const send = (method, params = {}) =>
-    new Promise((resolve, reject) => {
-      const id = nextId++;
-      const timer = setTimeout(() => {
-        pending.delete(id);
-        reject(new Error(`inspector ${method}: no answer within 10 s`));
-      }, 10_000);
-      pending.set(id, {
-        resolve: (value) => (clearTimeout(timer), resolve(value)),
-        reject: (error) => (clearTimeout(timer), reject(error)),
-      });
-      socket.send(JSON.stringify({ id, method, params }));
-    });
-  return {
-    /** A full GC in the child, then its heap used and active handles. */
-    async afterGc() {
-      const { result, exceptionDetails } = await send('Runtime.evaluate', {
-        expression:
-          'gc(), JSON.stringify({ heapUsed: process.memoryUsage().heapUsed, ' +
-          'handles: process._getActiveHandles().length })',
-        returnByValue: true,
-      });
-      if (exceptionDetails) throw new Error(exceptionDetails.text);
-      return JSON.parse(result.value);
-    },
-    close: () => socket.close(),
-  };
+  if (exceptionDetails) throw new Error(exceptionDetails.text);
+  return JSON.parse(result.value);
 }
 
 function vmRssBytes(pid) {
@@ -206,7 +170,7 @@ async function main() {
   const samples = [];
   const sample = async () => {
     const metrics = await scrapeMetrics(bff.url);
-    const gc = await inspector.afterGc();
+    const gc = await afterGc(inspector);
     samples.push({
       x: answered,
       vmRss: vmRssBytes(bff.pid),

@@ -19,6 +19,10 @@ describe('bench script (smoke)', () => {
     expect(run.stdout).toMatch(
       /^- BFF \/ nest-minimal CPU per request, median of per-round ratios: \d/m,
     );
+    // Bytes per request from each proxy's V8 GC records (--trace-gc-nvp), which are not log lines.
+    expect(run.stdout).toMatch(
+      /^- bytes allocated per request .*: bff \d+\.\d KB, nest-minimal \d+\.\d KB, .*; BFF - nest-minimal -?\d+\.\d KB/m,
+    );
     expect(run.stdout).toContain('- result: PASS');
   }, 100_000);
 });

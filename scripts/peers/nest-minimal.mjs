@@ -1,12 +1,24 @@
 // Bench peer: the least a NestJS BFF on Fastify does for this route. One controller forwards the
-// parsed body with HttpService.axiosRef over the project's undici adapter and relays the answer:
-// no validation, guards, logs, metrics, breaker or deadline. The issue's "NestJS on Fastify +
+// parsed body with HttpService.axiosRef over the project's undici adapter, with the caller's
+// Authorization and the server-held X-Session-Token (UPSTREAM_SESSION_TOKEN) as the BFF does, and
+// relays the answer: no validation, guards, logs, metrics, breaker or deadline. The issue's "NestJS on Fastify +
 // @nestjs/axios with an undici-backed axios adapter" row. Plain JavaScript with the decorators
 // applied by hand, so the bench needs no build step for it. Needs `npm run build` (the adapter).
-//   UPSTREAM_BASE_URL=http://127.0.0.1:4010 PORT=3001 node scripts/peers/nest-minimal.mjs
+//   UPSTREAM_BASE_URL=http://127.0.0.1:4010 UPSTREAM_SESSION_TOKEN=x PORT=3001 \
+//     node scripts/peers/nest-minimal.mjs
 import 'reflect-metadata';
 import { HttpService } from '@nestjs/axios';
-import { Body, Controller, Get, Inject, Injectable, Module, Post, Res } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Get,
+  Headers,
+  Inject,
+  Injectable,
+  Module,
+  Post,
+  Res,
+} from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Axios } from 'axios';
@@ -15,6 +27,7 @@ import { undiciAdapter } from '../../dist/upstream/undici.adapter.js';
 
 const ROUTE = '/interventions/v2/rs/preventive/routine';
 const upstream = new URL(process.env.UPSTREAM_BASE_URL);
+const sessionToken = process.env.UPSTREAM_SESSION_TOKEN;
 const agent = new Agent({ connections: 128 });
 
 class ProxyController {
@@ -22,12 +35,16 @@ class ProxyController {
     this.http = http;
   }
 
-  async create(body, reply) {
+  async create(body, authorization, reply) {
     const response = await this.http.axiosRef.request({
       method: 'post',
       url: ROUTE,
       data: JSON.stringify(body),
-      headers: { 'Content-Type': 'application/json', Authorization: 'Bearer peer' },
+      headers: {
+        'Content-Type': 'application/json',
+        Authorization: authorization,
+        'X-Session-Token': sessionToken,
+      },
     });
     await reply.status(response.status).type('application/json').send(response.data);
   }
@@ -40,7 +57,8 @@ Inject(HttpService)(ProxyController, undefined, 0);
 const method = (name) => Object.getOwnPropertyDescriptor(ProxyController.prototype, name);
 Post(ROUTE)(ProxyController.prototype, 'create', method('create'));
 Body()(ProxyController.prototype, 'create', 0);
-Res()(ProxyController.prototype, 'create', 1);
+Headers('authorization')(ProxyController.prototype, 'create', 1);
+Res()(ProxyController.prototype, 'create', 2);
 Get('/health/ready')(ProxyController.prototype, 'ready', method('ready'));
 Controller()(ProxyController);
 

@@ -7,6 +7,28 @@ export type BreakerState = 'closed' | 'half_open' | 'open';
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
 
+/**
+ * A histogram observed through prom-client's child of each label combination, made once:
+ * `labels()` builds a labels object and two closures on every call. The combinations are as
+ * bounded as the label values are (see each metric), and so is prom-client's own map of them.
+ */
+class LabelledHistogram<L extends string> {
+  private readonly children = new Map<string, Histogram.Internal<L>>();
+
+  constructor(private readonly histogram: Histogram<L>) {}
+
+  observe(values: readonly string[], seconds: number): void {
+    // No label value holds a line break: methods, route templates, statuses, operationIds, outcomes.
+    const key = values.join('\n');
+    let child = this.children.get(key);
+    if (child === undefined) {
+      child = this.histogram.labels(...values);
+      this.children.set(key, child);
+    }
+    child.observe(seconds);
+  }
+}
+
 /** One registry per application (tests run several in one process). */
 @Injectable()
 export class MetricsService {
@@ -102,13 +124,15 @@ export class MetricsService {
   }
 
   private histogram<L extends string>(name: string, help: string, labelNames: readonly L[]) {
-    return new Histogram<L>({
-      name,
-      help,
-      labelNames,
-      buckets: DURATION_BUCKETS,
-      registers: [this.registry],
-    });
+    return new LabelledHistogram(
+      new Histogram<L>({
+        name,
+        help,
+        labelNames,
+        buckets: DURATION_BUCKETS,
+        registers: [this.registry],
+      }),
+    );
   }
 
   private gauge(name: string, help: string): Gauge {
@@ -138,12 +162,12 @@ export class MetricsService {
   }
 
   observeRequest(method: string, route: string, status: number, seconds: number): void {
-    this.requestDuration.labels(method, route, String(status)).observe(seconds);
+    this.requestDuration.observe([method, route, String(status)], seconds);
   }
 
   /** Both labels are bounded: operations are the routes' operationIds, outcomes a fixed set. */
   observeUpstream(operation: string, outcome: string, seconds: number): void {
-    this.upstreamDuration.labels(operation, outcome).observe(seconds);
+    this.upstreamDuration.observe([operation, outcome], seconds);
   }
 
   setBreakerState(state: BreakerState): void {
