@@ -1,13 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  ConfigValidationError,
-  Env,
-  loadAppConfig,
-  readTokenFile,
-  sessionTokenProblem,
-} from './app.config';
+import { ConfigValidationError, Env, loadAppConfig } from './app.config';
+import { readTokenFile, sessionTokenProblem } from './session-token';
 
 /** Distinctive so that any leak into a message is unmistakable. */
 const SECRET = 'tok-5f3c9e1a-do-not-print-me';

@@ -4,12 +4,8 @@ import { dirname } from 'node:path';
 import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { ProblemException } from '../common/problem';
-import {
-  APP_CONFIG,
-  AppConfigShape,
-  readTokenFile,
-  sessionTokenProblem,
-} from '../config/app.config';
+import { APP_CONFIG, AppConfigShape } from '../config/app.config';
+import { readTokenFile, sessionTokenProblem } from '../config/session-token';
 import type { Logger } from 'pino';
 import { MetricsService } from '../observability/metrics.service';
 import { InjectRootLogger } from '../observability/root-logger';
