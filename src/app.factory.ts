@@ -136,6 +136,7 @@ export async function createApp(
     { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES },
     fastify.getDefaultJsonParser('error', 'error'),
   );
+  if (session !== undefined) session.acceptBackchannelLogoutForm(fastify);
   // One hook for the headers every response carries, so no middleware engine runs per request.
   const securityHeaders = helmetHeaders();
   fastify.addHook('onRequest', (request, reply, done) => {

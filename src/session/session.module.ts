@@ -1,6 +1,11 @@
 import { Global, Module } from '@nestjs/common';
 import fastifyCookie from '@fastify/cookie';
 import { SESSION_AUTHENTICATOR } from '../protection/session-authenticator';
+import {
+  acceptBackchannelLogoutForm,
+  BackchannelLogout,
+  BackchannelLogoutController,
+} from './backchannel-logout';
 import { OidcClient } from './oidc-client';
 import { SessionController } from './session.controller';
 import { Sessions } from './sessions';
@@ -11,11 +16,16 @@ import { Sessions } from './sessions';
  */
 @Global()
 @Module({
-  controllers: [SessionController],
-  providers: [OidcClient, Sessions, { provide: SESSION_AUTHENTICATOR, useExisting: Sessions }],
+  controllers: [SessionController, BackchannelLogoutController],
+  providers: [
+    OidcClient,
+    Sessions,
+    BackchannelLogout,
+    { provide: SESSION_AUTHENTICATOR, useExisting: Sessions },
+  ],
   exports: [SESSION_AUTHENTICATOR],
 })
 export class SessionModule {}
 
-/** The cookie plugin the session mode registers on Fastify, loaded with this module only. */
-export { fastifyCookie };
+/** What the session mode registers on Fastify, loaded with this module only. */
+export { acceptBackchannelLogoutForm, fastifyCookie };

@@ -10,6 +10,7 @@ import { InjectRedis } from '../redis/redis.module';
 import { CSRF_HEADER, LOGIN_TTL_S, SESSION_COOKIE } from './cookies';
 import type { LoginChecks, LoginResult } from './oidc-client';
 import { SessionCipher } from './session-cipher';
+import { indexNames, MemorySessionIndex, RedisSessionIndex, SessionIndex } from './session-index';
 import { MemorySessionStore, RedisSessionStore, SessionStore } from './session.store';
 
 /** One session as stored (sealed): the login's tokens and identity, and its two deadlines (epoch ms). */
@@ -54,6 +55,7 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
   private readonly settings: SessionConfig;
   private readonly cipher: SessionCipher;
   private readonly store: SessionStore;
+  private readonly index: SessionIndex;
   /** The idle deadline is pushed back (a store write) at most this often per session. */
   private readonly touchAfterMs: number;
 
@@ -64,22 +66,27 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
     this.settings = config.getOrThrow(APP_CONFIG, { infer: true }).session as SessionConfig;
     this.cipher = new SessionCipher(this.settings.keys);
     this.store = redis === null ? new MemorySessionStore() : new RedisSessionStore(redis);
+    this.index = redis === null ? new MemorySessionIndex() : new RedisSessionIndex(redis);
     this.touchAfterMs = Math.min(60_000, (this.settings.idleTimeoutSeconds * 1000) / 10);
   }
 
   onApplicationShutdown(): void {
     this.store.close();
+    this.index.close();
   }
 
   /** A new session for this login; resolves with its id, the cookie's value. */
   async create(login: LoginResult): Promise<string> {
     const id = randomBytes(SESSION_ID_BYTES).toString('base64url');
     const now = Date.now();
-    await this.save(storeKey(id), {
+    const key = storeKey(id);
+    const absoluteMs = this.settings.absoluteTimeoutSeconds * 1000;
+    await this.save(key, {
       ...login,
-      absoluteExpiresAt: now + this.settings.absoluteTimeoutSeconds * 1000,
+      absoluteExpiresAt: now + absoluteMs,
       idleExpiresAt: now + this.settings.idleTimeoutSeconds * 1000,
     });
+    await this.guarded(() => this.index.add(indexNames(login), key, absoluteMs));
     return id;
   }
 
@@ -118,6 +125,17 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
 
   async end(key: string): Promise<void> {
     await this.guarded(() => this.store.delete(key));
+  }
+
+  /**
+   * Ends every session of the provider's session `sid` of issuer `iss`, or, without a `sid`, every
+   * session of the user `sub`: a back-channel logout. Resolves with how many were indexed.
+   */
+  async endAllOf(who: { iss: string; sid?: string; sub?: string }): Promise<number> {
+    const [name] = indexNames(who);
+    const keys = await this.guarded(() => this.index.take(name));
+    await Promise.all(keys.map((key) => this.end(key)));
+    return keys.length;
   }
 
   /** The login cookie's value: sealed, so neither the browser nor anyone else can read or alter it. */
