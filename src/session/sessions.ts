@@ -158,7 +158,11 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
     if (text === undefined) return undefined;
     const record = JSON.parse(text) as SessionRecord;
     const now = Date.now();
-    return record.idleExpiresAt > now && record.absoluteExpiresAt > now ? record : undefined;
+    if (record.idleExpiresAt <= now || record.absoluteExpiresAt <= now) return undefined;
+    // Under a key that is no longer first (SESSION_KEYS rotated): sealed again under the new one,
+    // so that the old key can be dropped once every session has been used or has ended.
+    if (!this.cipher.isCurrent(sealed as string)) await this.save(key, record);
+    return record;
   }
 
   private async save(key: string, record: SessionRecord): Promise<void> {
