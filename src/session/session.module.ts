@@ -7,6 +7,7 @@ import {
   BackchannelLogoutController,
 } from './backchannel-logout';
 import { OidcClient } from './oidc-client';
+import { SessionMetrics } from './session-metrics';
 import { SessionController } from './session.controller';
 import { Sessions } from './sessions';
 
@@ -20,6 +21,7 @@ import { Sessions } from './sessions';
   providers: [
     OidcClient,
     Sessions,
+    SessionMetrics,
     BackchannelLogout,
     { provide: SESSION_AUTHENTICATOR, useExisting: Sessions },
   ],

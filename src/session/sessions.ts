@@ -3,13 +3,16 @@ import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { FastifyRequest } from 'fastify';
 import type Redis from 'ioredis';
+import type { Logger } from 'pino';
 import { ProblemException } from '../common/problem';
 import { APP_CONFIG, AppConfigShape, SessionConfig } from '../config/app.config';
 import { SessionAuthenticator, SessionRefused } from '../protection/session-authenticator';
+import { InjectRootLogger } from '../observability/root-logger';
 import { InjectRedis } from '../redis/redis.module';
 import { CSRF_HEADER, LOGIN_TTL_S, SESSION_COOKIE } from './cookies';
 import type { LoginChecks, LoginResult } from './oidc-client';
 import { SessionCipher } from './session-cipher';
+import { SessionEndReason, SessionMetrics } from './session-metrics';
 import { indexNames, MemorySessionIndex, RedisSessionIndex, SessionIndex } from './session-index';
 import { MemorySessionStore, RedisSessionStore, SessionStore } from './session.store';
 
@@ -29,6 +32,7 @@ export interface LoginState extends LoginChecks {
 const SESSION_ID_BYTES = 32;
 const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
 const LOGIN_CONTEXT = 'bff-login';
+const STORE_KEY_PREFIX = 'bff:session:';
 
 const storeUnavailable = () =>
   new ProblemException('auth-unavailable', 'The session store cannot be reached; retry later.', {
@@ -56,16 +60,24 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
   private readonly cipher: SessionCipher;
   private readonly store: SessionStore;
   private readonly index: SessionIndex;
+  private readonly logger: Logger;
   /** The idle deadline is pushed back (a store write) at most this often per session. */
   private readonly touchAfterMs: number;
 
   constructor(
     @Inject(ConfigService) config: ConfigService<AppConfigShape, true>,
     @InjectRedis() redis: Redis | null,
+    @Inject(SessionMetrics) private readonly metrics: SessionMetrics,
+    @InjectRootLogger() rootLogger: Logger,
   ) {
     this.settings = config.getOrThrow(APP_CONFIG, { infer: true }).session as SessionConfig;
     this.cipher = new SessionCipher(this.settings.keys);
-    this.store = redis === null ? new MemorySessionStore() : new RedisSessionStore(redis);
+    this.logger = rootLogger.child({ context: 'Sessions' });
+    if (redis === null) {
+      const memory = new MemorySessionStore();
+      metrics.measureActive(() => memory.live);
+      this.store = memory;
+    } else this.store = new RedisSessionStore(redis);
     this.index = redis === null ? new MemorySessionIndex() : new RedisSessionIndex(redis);
     this.touchAfterMs = Math.min(60_000, (this.settings.idleTimeoutSeconds * 1000) / 10);
   }
@@ -87,6 +99,8 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
       idleExpiresAt: now + this.settings.idleTimeoutSeconds * 1000,
     });
     await this.guarded(() => this.index.add(indexNames(login), key, absoluteMs));
+    this.metrics.countCreated();
+    this.logger.info({ session: shortOf(key) }, 'session created');
     return id;
   }
 
@@ -123,8 +137,10 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
     return new Date(Math.min(record.idleExpiresAt, record.absoluteExpiresAt));
   }
 
-  async end(key: string): Promise<void> {
+  async end(key: string, reason: SessionEndReason): Promise<void> {
     await this.guarded(() => this.store.delete(key));
+    this.metrics.countEnded(reason);
+    this.logger.info({ session: shortOf(key), reason }, 'session ended');
   }
 
   /**
@@ -134,7 +150,7 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
   async endAllOf(who: { iss: string; sid?: string; sub?: string }): Promise<number> {
     const [name] = indexNames(who);
     const keys = await this.guarded(() => this.index.take(name));
-    await Promise.all(keys.map((key) => this.end(key)));
+    await Promise.all(keys.map((key) => this.end(key, 'backchannel_logout')));
     return keys.length;
   }
 
@@ -182,5 +198,13 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
 
 /** The store holds the id's SHA-256, so reading the store gives nobody a cookie to present. */
 function storeKey(id: string): string {
-  return `bff:session:${hash('sha256', id, 'base64url')}`;
+  return `${STORE_KEY_PREFIX}${hash('sha256', id, 'base64url')}`;
+}
+
+/**
+ * How log lines name a session: the start of its store key's hash, enough to follow one session
+ * through the logs (and find its record in Redis), never its id, which is the cookie.
+ */
+function shortOf(key: string): string {
+  return key.slice(STORE_KEY_PREFIX.length, STORE_KEY_PREFIX.length + 10);
 }
