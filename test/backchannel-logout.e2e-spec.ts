@@ -1,117 +1,60 @@
 // Issue 26, item 2: OpenID Connect Back-Channel Logout 1.0 against a real oidc-provider on a
 // loopback port, logout tokens signed by the provider's own key, two replicas on one redis-server.
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import Redis from 'ioredis';
-import { startDevProvider, type DevProvider } from '../scripts/dev-oidc-provider.mjs';
+import { LogoutProvider, postLogout, startLogoutProvider } from './support/backchannel';
 import { RunningBff, ROUTE, startBff, VALID_BODY } from './support/bff';
 import { freePort } from './support/free-port';
 import { RedisServer } from './support/redis-server';
-import {
-  CLIENT_ID,
-  CLIENT_SECRET,
-  CookieJar,
-  DEMO_USER,
-  logIn,
-  send,
-  sessionEnv,
-} from './support/session-login';
+import { CookieJar, DEMO_USER, logIn, send, sessionEnv } from './support/session-login';
 import { UpstreamStub } from './support/upstream-stub';
 
 const CSRF = { 'x-csrf': '1' };
 const OTHER_CLIENT = 'another-app';
-const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
-
-/** The parts of oidc-provider this test drives: its ID token model signs the logout tokens. */
-interface OidcProvider {
-  on(event: string, listener: (...args: unknown[]) => void): unknown;
-  Client: { find(id: string): Promise<OidcClientModel> };
-  IdToken: new (
-    claims: { sub: string },
-    options: { client: OidcClientModel; ctx: undefined },
-  ) => {
-    mask: unknown;
-    set(claim: string, value: unknown): void;
-    issue(options: { use: 'logout' }): Promise<string>;
-  };
-}
-type OidcClientModel = object;
 
 let upstream: UpstreamStub;
 let redis: RedisServer;
-let dev: DevProvider;
-let provider: OidcProvider;
+let provider: LogoutProvider;
 let a: RunningBff;
 let b: RunningBff;
 let publicUrl: string;
-/** The provider's session id of each login, in order, as its authorization codes carry it. */
-const sids: string[] = [];
 
 beforeAll(async () => {
   upstream = await new UpstreamStub().start();
   redis = await RedisServer.start();
   const port = await freePort();
   publicUrl = `http://127.0.0.1:${port}`;
-  dev = await startDevProvider({
-    clients: [
-      {
-        clientId: CLIENT_ID,
-        clientSecret: CLIENT_SECRET,
-        redirectUris: [`${publicUrl}/bff/callback`],
-        backchannelLogoutUri: `${publicUrl}/bff/backchannel-logout`,
-      },
-      {
-        clientId: OTHER_CLIENT,
-        clientSecret: 'another-secret-for-tests-only',
-        redirectUris: ['http://127.0.0.1:9/callback'],
-      },
-    ],
-  });
-  provider = dev.provider as unknown as OidcProvider;
-  provider.on('authorization_code.saved', (code) => sids.push((code as { sid: string }).sid));
+  provider = await startLogoutProvider(publicUrl, [
+    {
+      clientId: OTHER_CLIENT,
+      clientSecret: 'another-secret-for-tests-only',
+      redirectUris: ['http://127.0.0.1:9/callback'],
+    },
+  ]);
   // Both replicas behind one public address (A's): the provider knows one redirect URI.
-  const env = { ...sessionEnv(dev.issuer, publicUrl), UPSTREAM_BASE_URL: upstream.url };
+  const env = { ...sessionEnv(provider.issuer, publicUrl), UPSTREAM_BASE_URL: upstream.url };
   a = await startBff({ ...env, REDIS_URL: redis.url, PORT: String(port) });
   b = await startBff({ ...env, REDIS_URL: redis.url });
 });
 afterAll(async () => {
   await a?.close();
   await b?.close();
-  await dev?.close();
+  await provider?.close();
   await redis?.stop();
   await upstream?.stop();
 });
 
-/** A logout token made and signed by the provider as its own back-channel logout makes them. */
-async function logoutToken(
-  claims: { sid?: string; nonce?: string; events?: boolean } = {},
-  clientId = CLIENT_ID,
-  by: OidcProvider = provider,
-): Promise<string> {
-  const client = await by.Client.find(clientId);
-  const token = new by.IdToken({ sub: DEMO_USER.sub }, { client, ctx: undefined });
-  token.mask = { sub: null };
-  if (claims.events !== false) token.set('events', { [EVENT]: {} });
-  token.set('jti', randomUUID());
-  if (claims.sid !== undefined) token.set('sid', claims.sid);
-  if (claims.nonce !== undefined) token.set('nonce', claims.nonce);
-  return token.issue({ use: 'logout' });
-}
-
-const postLogout = (url: string, token: string) =>
-  fetch(`${url}/bff/backchannel-logout`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ logout_token: token }),
-  });
+const logoutToken = (...args: Parameters<LogoutProvider['logoutToken']>) =>
+  provider.logoutToken(...args);
 
 /** A login through A; resolves with its cookies and the provider's session id. */
 async function loggedIn(): Promise<{ jar: CookieJar; sid: string }> {
   const jar = new CookieJar();
-  const before = sids.length;
+  const before = provider.sids.length;
   await logIn(publicUrl, jar);
-  expect(sids).toHaveLength(before + 1);
-  return { jar, sid: sids[before] };
+  expect(provider.sids).toHaveLength(before + 1);
+  return { jar, sid: provider.sids[before] };
 }
 
 const userStatus = async (url: string, jar: CookieJar) =>
@@ -250,21 +193,7 @@ describe('POST /bff/backchannel-logout without Redis', () => {
   it('ends the session in this process and remembers the jti there', async () => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const own = await startDevProvider({
-      clients: [
-        {
-          clientId: CLIENT_ID,
-          clientSecret: CLIENT_SECRET,
-          redirectUris: [`${url}/bff/callback`],
-          backchannelLogoutUri: `${url}/bff/backchannel-logout`,
-        },
-      ],
-    });
-    const ownProvider = own.provider as unknown as OidcProvider;
-    const ownSids: string[] = [];
-    ownProvider.on('authorization_code.saved', (code) =>
-      ownSids.push((code as { sid: string }).sid),
-    );
+    const own = await startLogoutProvider(url);
     const alone = await startBff({
       ...sessionEnv(own.issuer, url),
       UPSTREAM_BASE_URL: upstream.url,
@@ -273,7 +202,7 @@ describe('POST /bff/backchannel-logout without Redis', () => {
     try {
       const jar = new CookieJar();
       await logIn(url, jar);
-      const logout = await logoutToken({ sid: ownSids[0] }, CLIENT_ID, ownProvider);
+      const logout = await own.logoutToken({ sid: own.sids[0] });
       expect((await postLogout(url, logout)).status).toBe(200);
       expect(await userStatus(url, jar)).toBe(401);
       await expectRefused(await postLogout(url, logout), /already received/);

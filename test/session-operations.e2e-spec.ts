@@ -1,7 +1,7 @@
 // Issue 26, item 4: what operators see of sessions (metrics, log lines), with a real oidc-provider
 // on a loopback port, its back-channel logout, the in-memory store and a real redis-server.
-import { randomUUID } from 'node:crypto';
-import { startDevProvider, type DevProvider } from '../scripts/dev-oidc-provider.mjs';
+import { startDevProvider } from '../scripts/dev-oidc-provider.mjs';
+import { LogoutProvider, postLogout, startLogoutProvider } from './support/backchannel';
 import { RunningBff, ROUTE, startBff, VALID_BODY } from './support/bff';
 import { freePort } from './support/free-port';
 import { LogCapture } from './support/log-capture';
@@ -10,7 +10,6 @@ import {
   CLIENT_ID,
   CLIENT_SECRET,
   CookieJar,
-  DEMO_USER,
   logIn,
   send,
   sessionEnv,
@@ -19,49 +18,25 @@ import { UpstreamStub } from './support/upstream-stub';
 
 const CSRF = { 'x-csrf': '1' };
 
-interface LogoutTokens {
-  on(event: string, listener: (...args: unknown[]) => void): unknown;
-  Client: { find(id: string): Promise<object> };
-  IdToken: new (
-    claims: { sub: string },
-    options: { client: object; ctx: undefined },
-  ) => {
-    mask: unknown;
-    set(claim: string, value: unknown): void;
-    issue(o: { use: 'logout' }): Promise<string>;
-  };
-}
-
 let upstream: UpstreamStub;
-let dev: DevProvider;
+let provider: LogoutProvider;
 let url: string;
 let bff: RunningBff;
 const logs = new LogCapture();
-const sids: string[] = [];
 
 beforeAll(async () => {
   upstream = await new UpstreamStub().start();
   const port = await freePort();
   url = `http://127.0.0.1:${port}`;
-  dev = await startDevProvider({
-    clients: [
-      {
-        clientId: CLIENT_ID,
-        clientSecret: CLIENT_SECRET,
-        redirectUris: [`${url}/bff/callback`],
-        backchannelLogoutUri: `${url}/bff/backchannel-logout`,
-      },
-    ],
-  });
-  dev.provider.on('authorization_code.saved', (code) => sids.push((code as { sid: string }).sid));
+  provider = await startLogoutProvider(url);
   bff = await startBff(
-    { ...sessionEnv(dev.issuer, url), UPSTREAM_BASE_URL: upstream.url, PORT: String(port) },
+    { ...sessionEnv(provider.issuer, url), UPSTREAM_BASE_URL: upstream.url, PORT: String(port) },
     logs,
   );
 });
 afterAll(async () => {
   await bff?.close();
-  await dev?.close();
+  await provider?.close();
   await upstream?.stop();
 });
 
@@ -69,19 +44,6 @@ async function metric(base: string, line: RegExp): Promise<number | undefined> {
   const text = await (await fetch(`${base}/metrics`)).text();
   const found = text.split('\n').find((l) => line.test(l));
   return found === undefined ? undefined : Number(found.split(' ').at(-1));
-}
-
-async function logoutToken(sid: string): Promise<string> {
-  const provider = dev.provider as unknown as LogoutTokens;
-  const token = new provider.IdToken(
-    { sub: DEMO_USER.sub },
-    { client: await provider.Client.find(CLIENT_ID), ctx: undefined },
-  );
-  token.mask = { sub: null };
-  token.set('events', { 'http://schemas.openid.net/event/backchannel-logout': {} });
-  token.set('jti', randomUUID());
-  token.set('sid', sid);
-  return token.issue({ use: 'logout' });
 }
 
 describe('what operators see of sessions', () => {
@@ -110,11 +72,7 @@ describe('what operators see of sessions', () => {
     expect((await send(`${url}/bff/logout`, first, { method: 'POST', headers: CSRF })).status).toBe(
       200,
     );
-    const logout = await fetch(`${url}/bff/backchannel-logout`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ logout_token: await logoutToken(sids[1]) }),
-    });
+    const logout = await postLogout(url, await provider.logoutToken({ sid: provider.sids[1] }));
     expect(logout.status).toBe(200);
     expect(await metric(url, byLogout)).toBe(1);
     expect(await metric(url, byProvider)).toBe(1);
@@ -137,7 +95,7 @@ describe('what operators see of sessions', () => {
       ended: 1,
       who: expect.stringMatching(/^[A-Za-z0-9_-]{10}$/),
     });
-    for (const secret of [...ids, accessToken, ...sids.slice(0, 2), 'eyJ']) {
+    for (const secret of [...ids, accessToken, ...provider.sids, 'eyJ']) {
       expect(logs.text).not.toContain(secret);
     }
   });
