@@ -95,6 +95,9 @@ export async function startDevProvider({ port = 0, clients, accessTokenTtlS = 60
       backchannelLogout: { enabled: true },
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    // Its outgoing calls (back-channel logout) go through an agent that refuses loopback
+    // addresses, against SSRF; this provider and its clients live on loopback only.
+    fetch: (url, options) => fetch(url, { ...options, dispatcher: undefined }),
     // It would drop offline_access from a request without prompt=consent: the BFF's sessions
     // outlive an access token, so the client always gets a refresh token.
     issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),

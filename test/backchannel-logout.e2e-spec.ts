@@ -99,6 +99,12 @@ describe('POST /bff/backchannel-logout, two replicas on one Redis', () => {
     await expectRefused(await postLogout(publicUrl, token), /already received/);
   });
 
+  it("takes the provider's own back-channel logout, posted to the registered URI (A)", async () => {
+    const { jar, sid } = await loggedIn();
+    await provider.logOutAtProvider(sid);
+    expect(await userStatus(b.url, jar)).toBe(401);
+  });
+
   it('without a sid, ends every session of the sub', async () => {
     const first = await loggedIn();
     const second = await loggedIn();

@@ -6,7 +6,9 @@ export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backcha
 
 /** The parts of oidc-provider that make its logout tokens: its ID token model and its clients. */
 interface OidcProvider {
-  Client: { find(id: string): Promise<object> };
+  Client: {
+    find(id: string): Promise<{ backchannelLogout(sub: string, sid: string): Promise<void> }>;
+  };
   IdToken: new (
     claims: { sub: string },
     options: { client: object; ctx: undefined },
@@ -29,6 +31,11 @@ export interface LogoutProvider extends DevProvider {
     claims?: { sid?: string; nonce?: string; events?: boolean },
     clientId?: string,
   ): Promise<string>;
+  /**
+   * The provider's own back-channel logout of `sid` (what its end-session endpoint runs): it
+   * makes the token and posts it to the BFF; rejects unless the BFF answers 200.
+   */
+  logOutAtProvider(sid: string): Promise<void>;
 }
 
 /** A development provider that knows the BFF at `bffUrl` with its back-channel logout URI. */
@@ -63,6 +70,9 @@ export async function startLogoutProvider(
       if (claims.sid !== undefined) token.set('sid', claims.sid);
       if (claims.nonce !== undefined) token.set('nonce', claims.nonce);
       return token.issue({ use: 'logout' });
+    },
+    async logOutAtProvider(sid) {
+      await (await provider.Client.find(CLIENT_ID)).backchannelLogout(DEMO_USER.sub, sid);
     },
   };
 }
