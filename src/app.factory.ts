@@ -115,7 +115,7 @@ export async function createApp(
     config.session === undefined ? undefined : await import('./session/session.module');
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.register(config, logger, tracing, [
-      ...(session === undefined ? [] : [session.SessionModule]),
+      ...(session === undefined ? [] : [session.SessionModule, session.BackchannelLogoutModule]),
       ...(options.modules ?? []),
     ]),
     adapter,

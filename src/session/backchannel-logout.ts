@@ -1,5 +1,14 @@
 import { hash } from 'node:crypto';
-import { Controller, Header, HttpCode, Inject, Injectable, Post, Req } from '@nestjs/common';
+import {
+  Controller,
+  Header,
+  HttpCode,
+  Inject,
+  Injectable,
+  Module,
+  Post,
+  Req,
+} from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { errorCodes, type FastifyInstance, type FastifyRequest } from 'fastify';
@@ -154,3 +163,7 @@ export class BackchannelLogoutController {
     await this.backchannel.logOut(form?.logout_token);
   }
 }
+
+/** Back-channel logout, beside the SessionModule (whose OidcClient and Sessions it uses). */
+@Module({ controllers: [BackchannelLogoutController], providers: [BackchannelLogout] })
+export class BackchannelLogoutModule {}

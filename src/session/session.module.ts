@@ -1,11 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import fastifyCookie from '@fastify/cookie';
 import { SESSION_AUTHENTICATOR } from '../protection/session-authenticator';
-import {
-  acceptBackchannelLogoutForm,
-  BackchannelLogout,
-  BackchannelLogoutController,
-} from './backchannel-logout';
+import { acceptBackchannelLogoutForm, BackchannelLogoutModule } from './backchannel-logout';
 import { OidcClient } from './oidc-client';
 import { SessionMetrics } from './session-metrics';
 import { SessionController } from './session.controller';
@@ -17,17 +13,17 @@ import { Sessions } from './sessions';
  */
 @Global()
 @Module({
-  controllers: [SessionController, BackchannelLogoutController],
+  controllers: [SessionController],
   providers: [
     OidcClient,
     Sessions,
     SessionMetrics,
-    BackchannelLogout,
     { provide: SESSION_AUTHENTICATOR, useExisting: Sessions },
   ],
-  exports: [SESSION_AUTHENTICATOR],
+  // For the back-channel logout's module, loaded beside this one.
+  exports: [SESSION_AUTHENTICATOR, OidcClient, Sessions],
 })
 export class SessionModule {}
 
-/** What the session mode registers on Fastify, loaded with this module only. */
-export { acceptBackchannelLogoutForm, fastifyCookie };
+/** What the session mode adds to Fastify and to the app, loaded with this module only. */
+export { acceptBackchannelLogoutForm, BackchannelLogoutModule, fastifyCookie };
