@@ -151,6 +151,8 @@ async function startProvider() {
         clientSecret,
         redirectUris: [`${publicBaseUrl}/bff/callback`],
         postLogoutRedirectUris: [`${publicBaseUrl}/`],
+        // Logging out at the provider ends the BFF session too.
+        backchannelLogoutUri: `${publicBaseUrl}/bff/backchannel-logout`,
       },
     ],
   });

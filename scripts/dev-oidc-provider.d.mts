@@ -11,6 +11,8 @@ export interface DevClient {
   readonly clientSecret: string;
   readonly redirectUris: readonly string[];
   readonly postLogoutRedirectUris?: readonly string[];
+  /** Where the provider posts its logout tokens (OpenID Connect Back-Channel Logout 1.0). */
+  readonly backchannelLogoutUri?: string;
 }
 
 export interface DevProvider {

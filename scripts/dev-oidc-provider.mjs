@@ -41,7 +41,7 @@ function readForm(req) {
 
 /**
  * Starts the provider on 127.0.0.1. `clients`: [{ clientId, clientSecret, redirectUris,
- * postLogoutRedirectUris }]. Resolves with { issuer, provider, close() }; `provider` is the
+ * postLogoutRedirectUris, backchannelLogoutUri }]. Resolves with { issuer, provider, close() }; `provider` is the
  * oidc-provider instance, for tests that count its events.
  */
 export async function startDevProvider({ port = 0, clients, accessTokenTtlS = 600 }) {
@@ -60,6 +60,11 @@ export async function startDevProvider({ port = 0, clients, accessTokenTtlS = 60
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
+      // With a back-channel logout URI, `sid` goes into the ID token and the logout token.
+      ...(client.backchannelLogoutUri && {
+        backchannel_logout_uri: client.backchannelLogoutUri,
+        backchannel_logout_session_required: true,
+      }),
     })),
     findAccount: (_ctx, sub) =>
       sub === DEMO_USER.sub
@@ -87,8 +92,12 @@ export async function startDevProvider({ port = 0, clients, accessTokenTtlS = 60
       devInteractions: { enabled: false },
       revocation: { enabled: true },
       rpInitiatedLogout: { enabled: true },
+      backchannelLogout: { enabled: true },
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    // Its outgoing calls (back-channel logout) go through an agent that refuses loopback
+    // addresses, against SSRF; this provider and its clients live on loopback only.
+    fetch: (url, options) => fetch(url, { ...options, dispatcher: undefined }),
     // It would drop offline_access from a request without prompt=consent: the BFF's sessions
     // outlive an access token, so the client always gets a refresh token.
     issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),

@@ -104,7 +104,7 @@ export async function createApp(
     config.session === undefined ? undefined : await import('./session/session.module.js');
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.register(config, logger, tracing, [
-      ...(session === undefined ? [] : [session.SessionModule]),
+      ...(session === undefined ? [] : [session.SessionModule, session.BackchannelLogoutModule]),
       ...(options.modules ?? []),
     ]),
     adapter,
@@ -139,6 +139,7 @@ export async function createApp(
     { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES },
     fastify.getDefaultJsonParser('error', 'error'),
   );
+  if (session !== undefined) session.acceptBackchannelLogoutForm(fastify);
   // One hook for the access line and the request id every response carries.
   const accessLog = app.get(AccessLog);
   accessLog.register(fastify);

@@ -17,6 +17,8 @@ export interface LoginChecks {
 export interface LoginResult {
   readonly iss: string;
   readonly sub: string;
+  /** The provider's session, which its back-channel logout tokens name. */
+  readonly sid?: string;
   readonly name?: string;
   readonly email?: string;
   readonly accessToken: string;
@@ -125,6 +127,7 @@ export class OidcClient implements OnModuleInit {
     return {
       iss: claims.iss,
       sub: claims.sub,
+      sid: stringClaim(claims.sid),
       ...profile,
       accessToken: tokens.access_token,
       accessTokenExpiresAt: expiresIn === undefined ? undefined : Date.now() + expiresIn * 1000,
@@ -156,6 +159,11 @@ export class OidcClient implements OnModuleInit {
         ...(idToken !== undefined && { id_token_hint: idToken }),
       })
       .toString();
+  }
+
+  /** The provider's discovered metadata (issuer, jwks_uri...). */
+  async metadata(): Promise<oidc.ServerMetadata> {
+    return (await this.discovered()).serverMetadata();
   }
 
   private discovered(): Promise<oidc.Configuration> {

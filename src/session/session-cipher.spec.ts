@@ -30,4 +30,11 @@ describe('SessionCipher', () => {
     expect(new SessionCipher([b]).open(rotated.seal(SECRET, 'ctx'), 'ctx')).toBe(SECRET);
     expect(new SessionCipher([b]).open(old, 'ctx')).toBeUndefined();
   });
+
+  it('tells whether a value is under its first key', () => {
+    const rotated = new SessionCipher([b, a]);
+    expect(rotated.isCurrent(new SessionCipher([a]).seal(SECRET, 'ctx'))).toBe(false);
+    expect(rotated.isCurrent(rotated.seal(SECRET, 'ctx'))).toBe(true);
+    expect(rotated.isCurrent('')).toBe(false);
+  });
 });

@@ -33,6 +33,13 @@ export class SessionCipher {
     return Buffer.concat([id, iv, cipher.getAuthTag(), sealed]).toString('base64url');
   }
 
+  /** Whether `sealed` is under the first key: a value under another is due to be sealed again. */
+  isCurrent(sealed: string): boolean {
+    return Buffer.from(sealed.slice(0, 8), 'base64url')
+      .subarray(0, KEY_ID_BYTES)
+      .equals(this.keys[0].id);
+  }
+
   /** The plaintext, or undefined when no key opens it (forged, altered, another context, a dropped key). */
   open(sealed: string, context: string): string | undefined {
     const bytes = Buffer.from(sealed, 'base64url');

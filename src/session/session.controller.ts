@@ -122,7 +122,7 @@ export class SessionController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<LogoutDto> {
     const { key, record } = await this.sessions.current(request);
-    await this.sessions.end(key);
+    await this.sessions.end(key, 'logout');
     void reply.setCookie(SESSION_COOKIE, '', { ...SESSION_COOKIE_OPTIONS, maxAge: 0 });
     if (record.refreshToken !== undefined) await this.client.revoke(record.refreshToken);
     return { endSessionUrl: await this.client.endSessionUrl(record.idToken) };

@@ -2,7 +2,9 @@ import { Global, Module } from '@nestjs/common';
 import fastifyCookie from '@fastify/cookie';
 import { ProtectionModule } from '../protection/protection.module';
 import { SESSION_AUTHENTICATOR } from '../protection/session-authenticator';
+import { acceptBackchannelLogoutForm, BackchannelLogoutModule } from './backchannel-logout';
 import { OidcClient } from './oidc-client';
+import { SessionMetrics } from './session-metrics';
 import { SessionController } from './session.controller';
 import { Sessions } from './sessions';
 
@@ -14,10 +16,16 @@ import { Sessions } from './sessions';
 @Module({
   imports: [ProtectionModule],
   controllers: [SessionController],
-  providers: [OidcClient, Sessions, { provide: SESSION_AUTHENTICATOR, useExisting: Sessions }],
-  exports: [SESSION_AUTHENTICATOR],
+  providers: [
+    OidcClient,
+    Sessions,
+    SessionMetrics,
+    { provide: SESSION_AUTHENTICATOR, useExisting: Sessions },
+  ],
+  // For the back-channel logout's module, loaded beside this one.
+  exports: [SESSION_AUTHENTICATOR, OidcClient, Sessions],
 })
 export class SessionModule {}
 
-/** The cookie plugin the session mode registers on Fastify, loaded with this module only. */
-export { fastifyCookie };
+/** What the session mode adds to Fastify and to the app, loaded with this module only. */
+export { acceptBackchannelLogoutForm, BackchannelLogoutModule, fastifyCookie };

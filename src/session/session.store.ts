@@ -34,6 +34,14 @@ export class MemorySessionStore implements SessionStore {
     return Promise.resolve();
   }
 
+  /** Sessions not yet expired, for the `sessions_active` gauge. */
+  get live(): number {
+    const now = Date.now();
+    let count = 0;
+    for (const entry of this.entries.values()) if (entry.expiresAt > now) count += 1;
+    return count;
+  }
+
   close(): void {
     clearInterval(this.sweeper);
   }

@@ -1,9 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { ConfigService } from '@nestjs/config';
 import type { FastifyRequest } from 'fastify';
+import pino from 'pino';
 import { APP_CONFIG, AppConfigShape, loadAppConfig } from '../config/app.config';
+import { Tracing } from '../observability/tracing';
+import { MetricsService } from '../observability/metrics.service';
 import { SessionRefused } from '../protection/session-authenticator';
 import { SESSION_COOKIE } from './cookies';
+import { SessionMetrics } from './session-metrics';
 import { Sessions } from './sessions';
 
 const LOGIN = { iss: 'https://id.example', sub: 'ada', accessToken: 'at-secret' };
@@ -21,7 +25,12 @@ function sessions(idle: number, absolute: number): Sessions {
     SESSION_IDLE_TIMEOUT_S: String(idle),
     SESSION_ABSOLUTE_TIMEOUT_S: String(absolute),
   });
-  return new Sessions(new ConfigService<AppConfigShape, true>({ [APP_CONFIG]: config }), null);
+  return new Sessions(
+    new ConfigService<AppConfigShape, true>({ [APP_CONFIG]: config }),
+    null,
+    new SessionMetrics(new MetricsService(new Tracing(config.tracing, pino({ level: 'silent' })))),
+    pino({ level: 'silent' }),
+  );
 }
 
 /** What Fastify and @fastify/cookie make of a browser's request. */

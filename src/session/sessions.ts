@@ -3,13 +3,17 @@ import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { FastifyRequest } from 'fastify';
 import type Redis from 'ioredis';
+import type { Logger } from 'pino';
 import { ProblemException } from '../common/problem';
 import { APP_CONFIG, AppConfigShape, SessionConfig } from '../config/app.config';
 import { SessionAuthenticator, SessionRefused } from '../protection/session-authenticator';
+import { InjectRootLogger } from '../observability/root-logger';
 import { InjectRedis } from '../redis/redis.module';
 import { CSRF_HEADER, LOGIN_TTL_S, SESSION_COOKIE } from './cookies';
 import type { LoginChecks, LoginResult } from './oidc-client';
 import { SessionCipher } from './session-cipher';
+import { SessionEndReason, SessionMetrics } from './session-metrics';
+import { indexNames, MemorySessionIndex, RedisSessionIndex, SessionIndex } from './session-index';
 import { MemorySessionStore, RedisSessionStore, SessionStore } from './session.store';
 
 /** One session as stored (sealed): the login's tokens and identity, and its two deadlines (epoch ms). */
@@ -28,6 +32,7 @@ export interface LoginState extends LoginChecks {
 const SESSION_ID_BYTES = 32;
 const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
 const LOGIN_CONTEXT = 'bff-login';
+const STORE_KEY_PREFIX = 'bff:session:';
 
 const storeUnavailable = () =>
   new ProblemException('auth-unavailable', 'The session store cannot be reached; retry later.', {
@@ -54,32 +59,48 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
   private readonly settings: SessionConfig;
   private readonly cipher: SessionCipher;
   private readonly store: SessionStore;
+  private readonly index: SessionIndex;
+  private readonly logger: Logger;
   /** The idle deadline is pushed back (a store write) at most this often per session. */
   private readonly touchAfterMs: number;
 
   constructor(
     @Inject(ConfigService) config: ConfigService<AppConfigShape, true>,
     @InjectRedis() redis: Redis | null,
+    @Inject(SessionMetrics) private readonly metrics: SessionMetrics,
+    @InjectRootLogger() rootLogger: Logger,
   ) {
     this.settings = config.getOrThrow(APP_CONFIG, { infer: true }).session as SessionConfig;
     this.cipher = new SessionCipher(this.settings.keys);
-    this.store = redis === null ? new MemorySessionStore() : new RedisSessionStore(redis);
+    this.logger = rootLogger.child({ context: 'Sessions' });
+    if (redis === null) {
+      const memory = new MemorySessionStore();
+      metrics.measureActive(() => memory.live);
+      this.store = memory;
+    } else this.store = new RedisSessionStore(redis);
+    this.index = redis === null ? new MemorySessionIndex() : new RedisSessionIndex(redis);
     this.touchAfterMs = Math.min(60_000, (this.settings.idleTimeoutSeconds * 1000) / 10);
   }
 
   onApplicationShutdown(): void {
     this.store.close();
+    this.index.close();
   }
 
   /** A new session for this login; resolves with its id, the cookie's value. */
   async create(login: LoginResult): Promise<string> {
     const id = randomBytes(SESSION_ID_BYTES).toString('base64url');
     const now = Date.now();
-    await this.save(storeKey(id), {
+    const key = storeKey(id);
+    const absoluteMs = this.settings.absoluteTimeoutSeconds * 1000;
+    await this.save(key, {
       ...login,
-      absoluteExpiresAt: now + this.settings.absoluteTimeoutSeconds * 1000,
+      absoluteExpiresAt: now + absoluteMs,
       idleExpiresAt: now + this.settings.idleTimeoutSeconds * 1000,
     });
+    await this.guarded(() => this.index.add(indexNames(login), key, absoluteMs));
+    this.metrics.countCreated();
+    this.logger.info({ session: shortOf(key) }, 'session created');
     return id;
   }
 
@@ -116,8 +137,21 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
     return new Date(Math.min(record.idleExpiresAt, record.absoluteExpiresAt));
   }
 
-  async end(key: string): Promise<void> {
+  async end(key: string, reason: SessionEndReason): Promise<void> {
     await this.guarded(() => this.store.delete(key));
+    this.metrics.countEnded(reason);
+    this.logger.info({ session: shortOf(key), reason }, 'session ended');
+  }
+
+  /**
+   * Ends every session of the provider's session `sid` of issuer `iss`, or, without a `sid`, every
+   * session of the user `sub`: a back-channel logout. Resolves with how many were indexed.
+   */
+  async endAllOf(who: { iss: string; sid?: string; sub?: string }): Promise<number> {
+    const [name] = indexNames(who);
+    const keys = await this.guarded(() => this.index.take(name));
+    await Promise.all(keys.map((key) => this.end(key, 'backchannel_logout')));
+    return keys.length;
   }
 
   /** The login cookie's value: sealed, so neither the browser nor anyone else can read or alter it. */
@@ -140,7 +174,11 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
     if (text === undefined) return undefined;
     const record = JSON.parse(text) as SessionRecord;
     const now = Date.now();
-    return record.idleExpiresAt > now && record.absoluteExpiresAt > now ? record : undefined;
+    if (record.idleExpiresAt <= now || record.absoluteExpiresAt <= now) return undefined;
+    // Under a key that is no longer first (SESSION_KEYS rotated): sealed again under the new one,
+    // so that the old key can be dropped once every session has been used or has ended.
+    if (!this.cipher.isCurrent(sealed as string)) await this.save(key, record);
+    return record;
   }
 
   private async save(key: string, record: SessionRecord): Promise<void> {
@@ -160,5 +198,13 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
 
 /** The store holds the id's SHA-256, so reading the store gives nobody a cookie to present. */
 function storeKey(id: string): string {
-  return `bff:session:${hash('sha256', id, 'base64url')}`;
+  return `${STORE_KEY_PREFIX}${hash('sha256', id, 'base64url')}`;
+}
+
+/**
+ * How log lines name a session: the start of its store key's hash, enough to follow one session
+ * through the logs (and find its record in Redis), never its id, which is the cookie.
+ */
+function shortOf(key: string): string {
+  return key.slice(STORE_KEY_PREFIX.length, STORE_KEY_PREFIX.length + 10);
 }
