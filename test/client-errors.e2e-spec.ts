@@ -138,7 +138,7 @@ describe('a client that sends a whole request, then resets the connection', () =
 
   it.each([
     ['without TRUST_PROXY', {}],
-    ['with TRUST_PROXY=1', { TRUST_PROXY: '1' }],
+    ['with TRUST_PROXY=127.0.0.1', { TRUST_PROXY: '127.0.0.1' }],
   ])(
     '×1,000 %s: 499 access lines at info and the 499 metric, no error line',
     async (_case, env) => {
