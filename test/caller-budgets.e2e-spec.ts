@@ -1,7 +1,7 @@
 // Issue 13: what a caller may spend of the session token, tried as a hostile client would, against
 // real servers on loopback. Every case asserts how many calls reached the upstream.
 import { randomUUID } from 'node:crypto';
-import { ROUTE, RunningBff, startBff } from './support/bff';
+import { ROUTE, RunningBff, startBff, withStartedBff } from './support/bff';
 import { Answer, bearer, call, pool } from './support/client';
 import { LogCapture } from './support/log-capture';
 import { RedisServer } from './support/redis-server';
@@ -18,18 +18,11 @@ beforeAll(async () => {
 afterAll(() => upstream.stop());
 beforeEach(() => upstream.reset());
 
-async function withBff(
+const withBff = (
   env: Record<string, string>,
   run: (bff: RunningBff) => Promise<void>,
   logs?: LogCapture,
-) {
-  const bff = await startBff({ UPSTREAM_BASE_URL: upstream.url, ...env }, logs);
-  try {
-    await run(bff);
-  } finally {
-    await bff.close();
-  }
-}
+) => withStartedBff({ UPSTREAM_BASE_URL: upstream.url, ...env }, run, logs);
 
 const randomToken = () => randomUUID().replaceAll('-', '');
 const statusesOf = (answers: Answer[]) =>

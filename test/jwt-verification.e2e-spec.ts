@@ -3,7 +3,7 @@
 // upstream call.
 import { randomUUID } from 'node:crypto';
 import { exportSPKI, importJWK, SignJWT } from 'jose';
-import { RunningBff, startBff } from './support/bff';
+import { RunningBff, withStartedBff } from './support/bff';
 import { Answer, bearer, call, pool } from './support/client';
 import { freePort } from './support/free-port';
 import { AUDIENCE, ISSUER, JwksServer, SigningKey, signingKey, token } from './support/jwks-server';
@@ -34,14 +34,8 @@ const jwtEnv = (jwksUrl: string) => ({
   AUTH_AUDIENCE: AUDIENCE,
 });
 
-async function withBff(env: Record<string, string>, run: (bff: RunningBff) => Promise<void>) {
-  const bff = await startBff({ UPSTREAM_BASE_URL: upstream.url, ...jwtEnv(jwks.url), ...env });
-  try {
-    await run(bff);
-  } finally {
-    await bff.close();
-  }
-}
+const withBff = (env: Record<string, string>, run: (bff: RunningBff) => Promise<void>) =>
+  withStartedBff({ UPSTREAM_BASE_URL: upstream.url, ...jwtEnv(jwks.url), ...env }, run);
 
 const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
 const now = () => Math.floor(Date.now() / 1000);

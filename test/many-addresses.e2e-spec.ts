@@ -2,7 +2,7 @@
 // 127.0.0.0/8 is the loopback interface: each 127.x.y.z is another client as the socket tells it)
 // against real servers on loopback; every case counts what reached the upstream.
 import { randomUUID } from 'node:crypto';
-import { RunningBff, startBff } from './support/bff';
+import { RunningBff, startBff, withStartedBff } from './support/bff';
 import { Answer, bearer, call, pool } from './support/client';
 import { LogCapture } from './support/log-capture';
 import { RedisServer } from './support/redis-server';
@@ -26,18 +26,11 @@ beforeEach(() =>
   }),
 );
 
-async function withBff(
+const withBff = (
   env: Record<string, string>,
   run: (bff: RunningBff) => Promise<void>,
   logs?: LogCapture,
-) {
-  const bff = await startBff({ UPSTREAM_BASE_URL: upstream.url, ...env }, logs);
-  try {
-    await run(bff);
-  } finally {
-    await bff.close();
-  }
-}
+) => withStartedBff({ UPSTREAM_BASE_URL: upstream.url, ...env }, run, logs);
 
 const badToken = () => `bad-${randomUUID()}`;
 const goodToken = () => `${GOOD}${randomUUID()}`;

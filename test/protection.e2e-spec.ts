@@ -1,6 +1,13 @@
 import { connect } from 'node:net';
 import request from 'supertest';
-import { CALLER_TOKEN, ROUTE, RunningBff, startBff, VALID_BODY } from './support/bff';
+import {
+  CALLER_TOKEN,
+  ROUTE,
+  RunningBff,
+  startBff,
+  VALID_BODY,
+  withStartedBff,
+} from './support/bff';
 import { bearer, call } from './support/client';
 import { LogCapture } from './support/log-capture';
 import { UpstreamStub } from './support/upstream-stub';
@@ -14,18 +21,11 @@ beforeAll(async () => {
 afterAll(() => upstream.stop());
 beforeEach(() => upstream.reset());
 
-async function withBff(
+const withBff = (
   env: Record<string, string>,
   run: (bff: RunningBff) => Promise<void>,
   logs?: LogCapture,
-) {
-  const bff = await startBff({ UPSTREAM_BASE_URL: upstream.url, ...env }, logs);
-  try {
-    await run(bff);
-  } finally {
-    await bff.close();
-  }
-}
+) => withStartedBff({ UPSTREAM_BASE_URL: upstream.url, ...env }, run, logs);
 
 const create = (bff: RunningBff, token = CALLER_TOKEN) =>
   request(bff.url).post(ROUTE).set('Authorization', `Bearer ${token}`).send(VALID_BODY);

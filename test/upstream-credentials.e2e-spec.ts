@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
-import { CALLER_TOKEN, RunningBff, SESSION_TOKEN, startBff } from './support/bff';
+import { CALLER_TOKEN, RunningBff, SESSION_TOKEN, withStartedBff } from './support/bff';
 import { bearer, call } from './support/client';
 import { LogCapture } from './support/log-capture';
 import { RedisServer } from './support/redis-server';
@@ -28,14 +28,8 @@ afterAll(async () => {
 });
 beforeEach(() => upstream.reset());
 
-async function withBff(env: Record<string, string>, run: (bff: RunningBff) => Promise<void>) {
-  const bff = await startBff({ UPSTREAM_BASE_URL: upstream.url, LOG_LEVEL: 'trace', ...env }, logs);
-  try {
-    await run(bff);
-  } finally {
-    await bff.close();
-  }
-}
+const withBff = (env: Record<string, string>, run: (bff: RunningBff) => Promise<void>) =>
+  withStartedBff({ UPSTREAM_BASE_URL: upstream.url, LOG_LEVEL: 'trace', ...env }, run, logs);
 
 const answerJson =
   (status: number, text: string, headers: Record<string, string> = {}): StubHandler =>

@@ -22,6 +22,20 @@ export interface RunningBff {
   close(): Promise<void>;
 }
 
+/** Runs `run` against a BFF started with `env` (see startBff), closed afterwards whatever happens. */
+export async function withStartedBff<T>(
+  env: Record<string, string>,
+  run: (bff: RunningBff) => Promise<T>,
+  logs?: LogCapture,
+): Promise<T> {
+  const bff = await startBff(env, logs);
+  try {
+    return await run(bff);
+  } finally {
+    await bff.close();
+  }
+}
+
 /** The whole app, built by the production factory and listening on a free loopback port. */
 export async function startBff(
   env: Record<string, string>,
