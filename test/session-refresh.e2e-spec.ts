@@ -9,6 +9,7 @@ import { freePort } from './support/free-port';
 import { RedisServer } from './support/redis-server';
 import { CookieJar, logIn, send, sessionEnv, startProvider } from './support/session-login';
 import { UpstreamStub } from './support/upstream-stub';
+import { MemorySessionStore, RedisSessionStore } from '../src/session/session.store';
 
 const CSRF = { 'x-csrf': '1' };
 const ACCESS_TOKEN_TTL_S = 6;
@@ -185,4 +186,83 @@ describe('refresh before forwarding', () => {
     expect(refreshGrants - grantsBefore).toBe(1);
     expect(upstream.requests).toHaveLength(1);
   });
+});
+
+describe('refresh before forwarding, in-memory store (no REDIS_URL)', () => {
+  let memoryProvider: DevProvider;
+  let bff: RunningBff;
+  let grants = 0;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    const publicUrl = `http://127.0.0.1:${port}`;
+    memoryProvider = await startProvider(publicUrl, ACCESS_TOKEN_TTL_S);
+    memoryProvider.provider.on('grant.success', (ctx) => {
+      const { params } = (ctx as { oidc: { params: { grant_type?: string } } }).oidc;
+      if (params.grant_type === 'refresh_token') grants += 1;
+    });
+    bff = await startBff({
+      ...sessionEnv(memoryProvider.issuer, publicUrl),
+      UPSTREAM_BASE_URL: upstream.url,
+      SESSION_REFRESH_BEFORE_S: String(REFRESH_BEFORE_S),
+      MAX_IN_FLIGHT_PER_ADDRESS: '100',
+      // Idle = absolute: a refresh pushes the idle deadline past the absolute one.
+      SESSION_IDLE_TIMEOUT_S: '60',
+      SESSION_ABSOLUTE_TIMEOUT_S: '60',
+      PORT: String(port),
+    });
+  });
+  afterAll(async () => {
+    await bff?.close();
+    await memoryProvider?.close();
+  });
+
+  it('50 concurrent creates: one refresh grant; the absolute deadline does not move', async () => {
+    const jar = new CookieJar();
+    await logIn(bff.url, jar);
+    const user = async () =>
+      (
+        (await (await send(`${bff.url}/bff/user`, jar, { headers: CSRF })).json()) as {
+          sessionExpiresAt: string;
+        }
+      ).sessionExpiresAt;
+    const before = await user();
+    await sleep((ACCESS_TOKEN_TTL_S - REFRESH_BEFORE_S) * 1000 + 500);
+    upstream.reset();
+
+    const answers = await Promise.all(Array.from({ length: 50 }, () => create(bff.url, jar)));
+
+    expect(answers.map((answer) => answer.status)).toEqual(Array(50).fill(201));
+    expect(grants).toBe(1);
+    expect(new Set(bearers()).size).toBe(1);
+    expect(await user()).toBe(before);
+  });
+});
+
+describe('the writes that must not clobber a refresh', () => {
+  it.each([
+    ['Redis', () => new RedisSessionStore(client)],
+    ['in-memory', () => new MemorySessionStore()],
+  ])(
+    '%s: a touch over a stale read fails; a refresh does not bring an ended session back',
+    async (_, make) => {
+      const store = make();
+      const key = `bff:session:test-${_}`;
+      try {
+        await store.set(key, 'read-by-touch', 60_000);
+        // A refresh wrote new tokens after the touch read the record.
+        expect(await store.replace(key, 'refreshed', 60_000)).toBe(true);
+        expect(await store.swap(key, 'read-by-touch', 'touched-stale', 60_000)).toBe(false);
+        expect(await store.get(key)).toBe('refreshed');
+        expect(await store.swap(key, 'refreshed', 'touched', 60_000)).toBe(true);
+        expect(await store.get(key)).toBe('touched');
+        // Logged out while the grant was in flight: the refresh's write is dropped.
+        await store.delete(key);
+        expect(await store.replace(key, 'refreshed-late', 60_000)).toBe(false);
+        expect(await store.get(key)).toBeUndefined();
+      } finally {
+        store.close();
+      }
+    },
+  );
 });
