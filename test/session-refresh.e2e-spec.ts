@@ -22,7 +22,7 @@ let provider: DevProvider;
 /** The replica at the public address (logins), and a second one on the same Redis. */
 let a: RunningBff;
 let b: RunningBff;
-let refreshGrants = 0;
+let refreshGrants: () => number;
 /** The provider's newest refresh token, to revoke it as an administrator would. */
 let newestRefreshToken: { destroy(): Promise<void> } | undefined;
 
@@ -33,10 +33,7 @@ beforeAll(async () => {
   const port = await freePort();
   const publicUrl = `http://127.0.0.1:${port}`;
   provider = await startProvider(publicUrl, ACCESS_TOKEN_TTL_S);
-  provider.provider.on('grant.success', (ctx) => {
-    const { params } = (ctx as { oidc: { params: { grant_type?: string } } }).oidc;
-    if (params.grant_type === 'refresh_token') refreshGrants += 1;
-  });
+  refreshGrants = countRefreshGrants(provider);
   provider.provider.on('refresh_token.saved', (token) => {
     newestRefreshToken = token as typeof newestRefreshToken;
   });
@@ -64,6 +61,16 @@ afterAll(async () => {
   await redis?.stop();
   await upstream?.stop();
 });
+
+/** How many refresh-token grants the provider has granted so far. */
+function countRefreshGrants(at: DevProvider): () => number {
+  let count = 0;
+  at.provider.on('grant.success', (ctx) => {
+    const { params } = (ctx as { oidc: { params: { grant_type?: string } } }).oidc;
+    if (params.grant_type === 'refresh_token') count += 1;
+  });
+  return () => count;
+}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -99,13 +106,13 @@ describe('refresh before forwarding', () => {
   it('50 concurrent creates of one session as its token expires: all 201, one refresh grant', async () => {
     const jar = await sessionAboutToExpire();
     upstream.reset();
-    const grantsBefore = refreshGrants;
+    const grantsBefore = refreshGrants();
     const refreshed = await metric(a.url, /^session_refreshes_total\{outcome="refreshed"\} /);
 
     const answers = await Promise.all(Array.from({ length: 50 }, () => create(a.url, jar)));
 
     expect(answers.map((answer) => answer.status)).toEqual(Array(50).fill(201));
-    expect(refreshGrants - grantsBefore).toBe(1);
+    expect(refreshGrants() - grantsBefore).toBe(1);
     // Every call went out with the one new access token.
     const sent = new Set(bearers());
     expect(sent.size).toBe(1);
@@ -116,27 +123,27 @@ describe('refresh before forwarding', () => {
     // The stored session carries it: the next call spends no grant and sends the same token.
     upstream.reset();
     expect((await create(a.url, jar)).status).toBe(201);
-    expect(refreshGrants - grantsBefore).toBe(1);
+    expect(refreshGrants() - grantsBefore).toBe(1);
     expect(bearers()).toEqual([...sent]);
   });
 
   it('the same with the 50 split across two replicas on one Redis: one refresh grant', async () => {
     const jar = await sessionAboutToExpire();
     upstream.reset();
-    const grantsBefore = refreshGrants;
+    const grantsBefore = refreshGrants();
 
     const answers = await Promise.all(
       Array.from({ length: 50 }, (_, i) => create(i % 2 === 0 ? a.url : b.url, jar)),
     );
 
     expect(answers.map((answer) => answer.status)).toEqual(Array(50).fill(201));
-    expect(refreshGrants - grantsBefore).toBe(1);
+    expect(refreshGrants() - grantsBefore).toBe(1);
     expect(new Set(bearers()).size).toBe(1);
     // The rotated refresh token was stored: a later refresh, from B, still works.
     await sleep((ACCESS_TOKEN_TTL_S - REFRESH_BEFORE_S) * 1000 + 500);
     upstream.reset();
     expect((await create(b.url, jar)).status).toBe(201);
-    expect(refreshGrants - grantsBefore).toBe(2);
+    expect(refreshGrants() - grantsBefore).toBe(2);
     // No refresh lock left behind.
     expect(await client.keys('bff:session-refresh:*')).toEqual([]);
   });
@@ -181,9 +188,9 @@ describe('refresh before forwarding', () => {
     } finally {
       await provider.resume();
     }
-    const grantsBefore = refreshGrants;
+    const grantsBefore = refreshGrants();
     expect((await create(a.url, jar)).status).toBe(201);
-    expect(refreshGrants - grantsBefore).toBe(1);
+    expect(refreshGrants() - grantsBefore).toBe(1);
     expect(upstream.requests).toHaveLength(1);
   });
 });
@@ -191,16 +198,13 @@ describe('refresh before forwarding', () => {
 describe('refresh before forwarding, in-memory store (no REDIS_URL)', () => {
   let memoryProvider: DevProvider;
   let bff: RunningBff;
-  let grants = 0;
+  let grants: () => number;
 
   beforeAll(async () => {
     const port = await freePort();
     const publicUrl = `http://127.0.0.1:${port}`;
     memoryProvider = await startProvider(publicUrl, ACCESS_TOKEN_TTL_S);
-    memoryProvider.provider.on('grant.success', (ctx) => {
-      const { params } = (ctx as { oidc: { params: { grant_type?: string } } }).oidc;
-      if (params.grant_type === 'refresh_token') grants += 1;
-    });
+    grants = countRefreshGrants(memoryProvider);
     bff = await startBff({
       ...sessionEnv(memoryProvider.issuer, publicUrl),
       UPSTREAM_BASE_URL: upstream.url,
@@ -233,7 +237,7 @@ describe('refresh before forwarding, in-memory store (no REDIS_URL)', () => {
     const answers = await Promise.all(Array.from({ length: 50 }, () => create(bff.url, jar)));
 
     expect(answers.map((answer) => answer.status)).toEqual(Array(50).fill(201));
-    expect(grants).toBe(1);
+    expect(grants()).toBe(1);
     expect(new Set(bearers()).size).toBe(1);
     expect(await user()).toBe(before);
   });
