@@ -20,6 +20,10 @@ export interface DevProvider {
   /** The oidc-provider instance: tests listen to its events. */
   readonly provider: { on(event: string, listener: (...args: unknown[]) => void): unknown };
   close(): Promise<void>;
+  /** Stops listening (the provider cannot be reached) and keeps its state... */
+  pause(): Promise<void>;
+  /** ...until it listens again at the same address. */
+  resume(): Promise<void>;
 }
 
 export declare function startDevProvider(options: {

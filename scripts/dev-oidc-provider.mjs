@@ -113,6 +113,11 @@ export async function startDevProvider({ port = 0, clients, accessTokenTtlS = 60
     },
   });
   const callback = provider.callback();
+  const close = () =>
+    new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve(undefined));
+    });
 
   async function interaction(req, res, uid) {
     const details = await provider.interactionDetails(req, res);
@@ -174,10 +179,10 @@ export async function startDevProvider({ port = 0, clients, accessTokenTtlS = 60
   return {
     issuer,
     provider,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve(undefined));
-      }),
+    close,
+    // The provider unreachable, then back at the same address with its state (tokens, grants).
+    pause: close,
+    resume: () =>
+      new Promise((resolve) => server.listen(listening, '127.0.0.1', () => resolve(undefined))),
   };
 }

@@ -23,6 +23,8 @@ export const PROBLEMS = {
   'validation-failed': { status: 400, title: 'Validation failed' },
   'login-failed': { status: 400, title: 'Login failed' },
   unauthorized: { status: 401, title: 'Unauthorized' },
+  // The provider refused to refresh the session's tokens: the session was ended, log in again.
+  'session-ended': { status: 401, title: 'Session ended' },
   forbidden: { status: 403, title: 'Forbidden' },
   'not-found': { status: 404, title: 'Not found' },
   'request-timeout': { status: 408, title: 'Request timeout' },

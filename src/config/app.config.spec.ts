@@ -529,6 +529,16 @@ describe('session mode (AUTH_MODE=session)', () => {
       { ...SESSION, SESSION_ABSOLUTE_TIMEOUT_S: '10' },
     ],
     [
+      'a refresh margin over an hour',
+      'SESSION_REFRESH_BEFORE_S',
+      { ...SESSION, SESSION_REFRESH_BEFORE_S: '3601' },
+    ],
+    [
+      'a refresh margin that is not a number',
+      'SESSION_REFRESH_BEFORE_S',
+      { ...SESSION, SESSION_REFRESH_BEFORE_S: 'soon' },
+    ],
+    [
       'bearer-mode JWT verification',
       'AUTH_JWKS_URL',
       {

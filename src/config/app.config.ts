@@ -29,6 +29,8 @@ export interface SessionConfig {
   readonly keys: readonly Buffer[];
   readonly idleTimeoutSeconds: number;
   readonly absoluteTimeoutSeconds: number;
+  /** An access token expiring within this many seconds is refreshed before forwarding. */
+  readonly refreshBeforeSeconds: number;
 }
 
 export interface AppConfig {

@@ -316,6 +316,10 @@ export class EnvironmentVariables {
   @IntegerVariable(60, 365 * 24 * 3600)
   readonly SESSION_ABSOLUTE_TIMEOUT_S: number = 28_800;
 
+  /** An access token expiring within this is refreshed before the request is forwarded. */
+  @IntegerVariable(0, 3600)
+  readonly SESSION_REFRESH_BEFORE_S: number = 60;
+
   /** Bounds of the in-process store; when full, the address holding the most loses its oldest. */
   @IntegerVariable(1, 10_000_000)
   readonly IDEMPOTENCY_MAX_ENTRIES: number = 10_000;

@@ -187,6 +187,7 @@ export function sessionOf(
       keys: keyTexts.map((key) => Buffer.from(key, 'base64')),
       idleTimeoutSeconds: env.SESSION_IDLE_TIMEOUT_S,
       absoluteTimeoutSeconds: env.SESSION_ABSOLUTE_TIMEOUT_S,
+      refreshBeforeSeconds: env.SESSION_REFRESH_BEFORE_S,
     },
   };
 }

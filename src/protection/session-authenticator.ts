@@ -15,7 +15,7 @@ export interface SessionCaller {
  */
 export class SessionRefused extends ProblemException {
   constructor(
-    kind: 'unauthorized' | 'forbidden',
+    kind: 'unauthorized' | 'session-ended' | 'forbidden',
     detail: string,
     readonly attempted: boolean,
   ) {

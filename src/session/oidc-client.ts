@@ -35,6 +35,18 @@ export class LoginFailed extends ProblemException {
   }
 }
 
+/** The provider's new tokens after a refresh-token grant. */
+export interface RefreshedTokens {
+  readonly accessToken: string;
+  readonly accessTokenExpiresAt?: number;
+  /** Only when the provider rotated it. */
+  readonly refreshToken?: string;
+  readonly idToken?: string;
+}
+
+/** The provider refused the refresh token (`invalid_grant`): revoked, spent or expired. */
+export class RefreshRefused extends Error {}
+
 const unavailable = () =>
   new ProblemException(
     'auth-unavailable',
@@ -47,6 +59,10 @@ const PROVIDER_TIMEOUT_S = 5;
 
 const stringClaim = (value: unknown): string | undefined =>
   typeof value === 'string' ? value : undefined;
+
+/** Epoch ms from the provider's `expires_in`, when it said. */
+const expiresAtOf = (expiresIn: number | undefined): number | undefined =>
+  expiresIn === undefined ? undefined : Date.now() + expiresIn * 1000;
 
 /** What may be logged of a failure of openid-client: its kind and OAuth error code, never a body. */
 function failureOf(error: unknown): Record<string, unknown> {
@@ -130,7 +146,31 @@ export class OidcClient implements OnModuleInit {
       sid: stringClaim(claims.sid),
       ...profile,
       accessToken: tokens.access_token,
-      accessTokenExpiresAt: expiresIn === undefined ? undefined : Date.now() + expiresIn * 1000,
+      accessTokenExpiresAt: expiresAtOf(expiresIn),
+      refreshToken: tokens.refresh_token,
+      idToken: tokens.id_token,
+    };
+  }
+
+  /**
+   * The refresh-token grant; rejects with RefreshRefused on `invalid_grant`, and with a 503 problem
+   * when the provider cannot be reached or fails otherwise (the session must not end for a blip).
+   */
+  async refresh(refreshToken: string): Promise<RefreshedTokens> {
+    const configuration = await this.discovered();
+    let tokens: Awaited<ReturnType<typeof oidc.refreshTokenGrant>>;
+    try {
+      tokens = await oidc.refreshTokenGrant(configuration, refreshToken);
+    } catch (error) {
+      this.logger.warn(failureOf(error), 'refresh-token grant failed');
+      if (error instanceof oidc.ResponseBodyError && error.error === 'invalid_grant') {
+        throw new RefreshRefused();
+      }
+      throw unavailable();
+    }
+    return {
+      accessToken: tokens.access_token,
+      accessTokenExpiresAt: expiresAtOf(tokens.expiresIn()),
       refreshToken: tokens.refresh_token,
       idToken: tokens.id_token,
     };

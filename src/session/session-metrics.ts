@@ -3,13 +3,17 @@ import { Counter, Gauge } from 'prom-client';
 import { MetricsService } from '../observability/metrics.service';
 
 /** Why a session ended, when the BFF ends it (timeouts end sessions in the store by themselves). */
-export type SessionEndReason = 'logout' | 'backchannel_logout';
+export type SessionEndReason = 'logout' | 'backchannel_logout' | 'refresh_refused';
+
+/** How a refresh-token grant went: new tokens, refused by the provider, or the provider unreachable. */
+export type RefreshOutcome = 'refreshed' | 'refused' | 'unavailable';
 
 /** The session mode's metrics, on the application's registry (GET /metrics). */
 @Injectable()
 export class SessionMetrics {
   private readonly created: Counter;
   private readonly ended: Counter<'reason'>;
+  private readonly refreshes: Counter<'outcome'>;
 
   constructor(@Inject(MetricsService) private readonly metrics: MetricsService) {
     const registers = [metrics.registry];
@@ -20,8 +24,14 @@ export class SessionMetrics {
     });
     this.ended = new Counter({
       name: 'sessions_ended_total',
-      help: 'Sessions the BFF ended, by reason: logout (POST /bff/logout), backchannel_logout (the provider).',
+      help: 'Sessions the BFF ended, by reason: logout (POST /bff/logout), backchannel_logout (the provider), refresh_refused (invalid_grant).',
       labelNames: ['reason'],
+      registers,
+    });
+    this.refreshes = new Counter({
+      name: 'session_refreshes_total',
+      help: 'Refresh-token grants of sessions, by outcome: refreshed, refused (the session ended), unavailable (provider unreachable, session kept).',
+      labelNames: ['outcome'],
       registers,
     });
   }
@@ -32,6 +42,10 @@ export class SessionMetrics {
 
   countEnded(reason: SessionEndReason): void {
     this.ended.inc({ reason });
+  }
+
+  countRefresh(outcome: RefreshOutcome): void {
+    this.refreshes.inc({ outcome });
   }
 
   /**

@@ -69,7 +69,9 @@ const SESSION_PROBLEMS = [
   ApiProblemResponse({
     status: 401,
     kind: 'unauthorized',
-    description: 'No session cookie, or one that is unknown, forged, expired or logged out.',
+    description:
+      'No session cookie, or one that is unknown, forged, expired or logged out; `session-ended`: ' +
+      "the provider refused to renew the session's tokens and the session has ended.",
     detail: 'A session is required: log in at /bff/login.',
     headers: ANSWER_HEADERS,
   }),

@@ -7,6 +7,10 @@ import type Redis from 'ioredis';
 export interface SessionStore {
   get(key: string): Promise<string | undefined>;
   set(key: string, value: string, ttlMs: number): Promise<void>;
+  /** Writes only over `expected`: a write from a stale read never replaces a newer record. */
+  swap(key: string, expected: string, value: string, ttlMs: number): Promise<boolean>;
+  /** Writes only where a record still is: a session ended meanwhile is not brought back. */
+  replace(key: string, value: string, ttlMs: number): Promise<boolean>;
   delete(key: string): Promise<void>;
   close(): void;
 }
@@ -27,6 +31,18 @@ export class MemorySessionStore implements SessionStore {
   set(key: string, value: string, ttlMs: number): Promise<void> {
     this.entries.set(key, { value, expiresAt: Date.now() + ttlMs });
     return Promise.resolve();
+  }
+
+  async swap(key: string, expected: string, value: string, ttlMs: number): Promise<boolean> {
+    if ((await this.get(key)) !== expected) return false;
+    await this.set(key, value, ttlMs);
+    return true;
+  }
+
+  async replace(key: string, value: string, ttlMs: number): Promise<boolean> {
+    if ((await this.get(key)) === undefined) return false;
+    await this.set(key, value, ttlMs);
+    return true;
   }
 
   delete(key: string): Promise<void> {
@@ -53,6 +69,13 @@ export class MemorySessionStore implements SessionStore {
   }
 }
 
+/** SET only if the value is still the one read: a compare-and-set in one step. */
+const SWAP = `if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0`;
+
 /** Sessions shared by every replica on one Redis; Redis expires them (PX). */
 export class RedisSessionStore implements SessionStore {
   constructor(private readonly redis: Redis) {}
@@ -63,6 +86,14 @@ export class RedisSessionStore implements SessionStore {
 
   async set(key: string, value: string, ttlMs: number): Promise<void> {
     await this.redis.set(key, value, 'PX', ttlMs);
+  }
+
+  async swap(key: string, expected: string, value: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.eval(SWAP, 1, key, expected, value, ttlMs)) === 1;
+  }
+
+  async replace(key: string, value: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.set(key, value, 'PX', ttlMs, 'XX')) === 'OK';
   }
 
   async delete(key: string): Promise<void> {

@@ -7,6 +7,7 @@ import { Tracing } from '../observability/tracing';
 import { MetricsService } from '../observability/metrics.service';
 import { SessionRefused } from '../protection/session-authenticator';
 import { SESSION_COOKIE } from './cookies';
+import { OidcClient } from './oidc-client';
 import { SessionMetrics } from './session-metrics';
 import { Sessions } from './sessions';
 
@@ -25,11 +26,14 @@ function sessions(idle: number, absolute: number): Sessions {
     SESSION_IDLE_TIMEOUT_S: String(idle),
     SESSION_ABSOLUTE_TIMEOUT_S: String(absolute),
   });
+  const configService = new ConfigService<AppConfigShape, true>({ [APP_CONFIG]: config });
   return new Sessions(
-    new ConfigService<AppConfigShape, true>({ [APP_CONFIG]: config }),
+    configService,
     null,
     new SessionMetrics(new MetricsService(new Tracing(config.tracing, pino({ level: 'silent' })))),
     pino({ level: 'silent' }),
+    // Never called: these logins have no refresh token.
+    new OidcClient(configService, pino({ level: 'silent' })),
   );
 }
 

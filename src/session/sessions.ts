@@ -10,7 +10,8 @@ import { SessionAuthenticator, SessionRefused } from '../protection/session-auth
 import { InjectRootLogger } from '../observability/root-logger';
 import { InjectRedis } from '../redis/redis.module';
 import { CSRF_HEADER, LOGIN_TTL_S, SESSION_COOKIE } from './cookies';
-import type { LoginChecks, LoginResult } from './oidc-client';
+import { LoginChecks, LoginResult, OidcClient, RefreshRefused } from './oidc-client';
+import { ProcessRefreshLock, RedisRefreshLock, REFRESH_LOCK_MS, RefreshLock } from './refresh-lock';
 import { SessionCipher } from './session-cipher';
 import { SessionEndReason, SessionMetrics } from './session-metrics';
 import { indexNames, MemorySessionIndex, RedisSessionIndex, SessionIndex } from './session-index';
@@ -33,10 +34,25 @@ const SESSION_ID_BYTES = 32;
 const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
 const LOGIN_CONTEXT = 'bff-login';
 const STORE_KEY_PREFIX = 'bff:session:';
+const REFRESH_LOCK_PREFIX = 'bff:session-refresh:';
+/** How often a replica waiting for another's refresh reads the stored session again. */
+const REFRESH_POLL_MS = 50;
 
 const storeUnavailable = () =>
   new ProblemException('auth-unavailable', 'The session store cannot be reached; retry later.', {
     headers: { 'Retry-After': '5' },
+  });
+
+const sessionEnded = () =>
+  new SessionRefused(
+    'session-ended',
+    'The identity provider refused to renew this session, which has ended: log in again at /bff/login.',
+    false,
+  );
+
+const refreshTimedOut = () =>
+  new ProblemException('auth-unavailable', "The session's tokens are being renewed; retry.", {
+    headers: { 'Retry-After': '1' },
   });
 
 const noSession = (attempted: boolean) =>
@@ -63,12 +79,16 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
   private readonly logger: Logger;
   /** The idle deadline is pushed back (a store write) at most this often per session. */
   private readonly touchAfterMs: number;
+  private readonly refreshLock: RefreshLock;
+  /** This process's refresh in flight per session store key: concurrent requests share it. */
+  private readonly refreshing = new Map<string, Promise<SessionRecord>>();
 
   constructor(
     @Inject(ConfigService) config: ConfigService<AppConfigShape, true>,
     @InjectRedis() redis: Redis | null,
     @Inject(SessionMetrics) private readonly metrics: SessionMetrics,
     @InjectRootLogger() rootLogger: Logger,
+    @Inject(OidcClient) private readonly oidc: OidcClient,
   ) {
     this.settings = config.getOrThrow(APP_CONFIG, { infer: true }).session as SessionConfig;
     this.cipher = new SessionCipher(this.settings.keys);
@@ -79,6 +99,7 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
       this.store = memory;
     } else this.store = new RedisSessionStore(redis);
     this.index = redis === null ? new MemorySessionIndex() : new RedisSessionIndex(redis);
+    this.refreshLock = redis === null ? new ProcessRefreshLock() : new RedisRefreshLock(redis);
     this.touchAfterMs = Math.min(60_000, (this.settings.idleTimeoutSeconds * 1000) / 10);
   }
 
@@ -120,13 +141,18 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
     if (id === undefined || id === '') throw noSession(false);
     if (!SESSION_ID.test(id)) throw noSession(true);
     const key = storeKey(id);
-    const record = await this.load(key);
-    if (record === undefined) throw noSession(true);
+    const loaded = await this.load(key);
+    if (loaded === undefined) throw noSession(true);
+    const { record, sealed } = loaded;
     const now = Date.now();
+    // The refresh's write also pushes the idle deadline back: it is the one write then.
+    if (this.refreshDue(record, now)) return { key, record: await this.refreshOnce(key) };
     const idleMs = this.settings.idleTimeoutSeconds * 1000;
     if (record.idleExpiresAt - now < idleMs - this.touchAfterMs) {
       const touched = { ...record, idleExpiresAt: now + idleMs };
-      await this.save(key, touched);
+      // Over the record read only: a refresh written meanwhile (a new, rotated refresh token) must
+      // not be replaced by this older copy; that write has pushed the idle deadline back anyway.
+      await this.swap(key, sealed, touched);
       return { key, record: touched };
     }
     return { key, record };
@@ -168,7 +194,87 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
     return state.expiresAt > Date.now() ? state : undefined;
   }
 
-  private async load(key: string): Promise<SessionRecord | undefined> {
+  /** Whether the access token expires within SESSION_REFRESH_BEFORE_S and can be refreshed. */
+  private refreshDue(record: SessionRecord, now: number): boolean {
+    return (
+      record.refreshToken !== undefined &&
+      record.accessTokenExpiresAt !== undefined &&
+      record.accessTokenExpiresAt - now <= this.settings.refreshBeforeSeconds * 1000
+    );
+  }
+
+  /** The session with fresh tokens; one refresh per session in this process, whoever asks. */
+  private refreshOnce(key: string): Promise<SessionRecord> {
+    let flight = this.refreshing.get(key);
+    if (flight === undefined) {
+      flight = this.refreshShared(key).finally(() => this.refreshing.delete(key));
+      this.refreshing.set(key, flight);
+    }
+    return flight;
+  }
+
+  /**
+   * One refresh per session across the replicas sharing the store: the one holding the lock
+   * refreshes; the others read the stored session until it carries the new tokens, or take the
+   * lock once it is free (its holder failed or died) and look again.
+   */
+  private async refreshShared(key: string): Promise<SessionRecord> {
+    const lockName = `${REFRESH_LOCK_PREFIX}${key.slice(STORE_KEY_PREFIX.length)}`;
+    const giveUpAt = Date.now() + REFRESH_LOCK_MS + 1000;
+    for (;;) {
+      const release = await this.guarded(() => this.refreshLock.acquire(lockName));
+      if (release !== undefined) {
+        try {
+          return await this.refreshHolding(key);
+        } finally {
+          await release().catch(() => undefined);
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, REFRESH_POLL_MS));
+      const loaded = await this.load(key);
+      // Ended meanwhile: another replica's refresh was refused, or a logout.
+      if (loaded === undefined) throw noSession(true);
+      if (!this.refreshDue(loaded.record, Date.now())) return loaded.record;
+      if (Date.now() > giveUpAt) throw refreshTimedOut();
+    }
+  }
+
+  /** Holding the lock: the stored session, refreshed unless another replica just did. */
+  private async refreshHolding(key: string): Promise<SessionRecord> {
+    const loaded = await this.load(key);
+    if (loaded === undefined) throw noSession(true);
+    const { record } = loaded;
+    if (!this.refreshDue(record, Date.now())) return record;
+    let tokens: Awaited<ReturnType<OidcClient['refresh']>>;
+    try {
+      tokens = await this.oidc.refresh(record.refreshToken as string);
+    } catch (error) {
+      if (!(error instanceof RefreshRefused)) {
+        this.metrics.countRefresh('unavailable');
+        throw error;
+      }
+      this.metrics.countRefresh('refused');
+      await this.end(key, 'refresh_refused');
+      throw sessionEnded();
+    }
+    const refreshed: SessionRecord = {
+      ...record,
+      accessToken: tokens.accessToken,
+      accessTokenExpiresAt: tokens.accessTokenExpiresAt,
+      refreshToken: tokens.refreshToken ?? record.refreshToken,
+      idToken: tokens.idToken ?? record.idToken,
+      // The absolute deadline stays: no refresh extends a session past it.
+      idleExpiresAt: Date.now() + this.settings.idleTimeoutSeconds * 1000,
+    };
+    const sealed = this.sealRecord(key, refreshed);
+    const stored = await this.guarded(() => this.store.replace(key, sealed, ttlOf(refreshed)));
+    if (!stored) throw noSession(true);
+    this.metrics.countRefresh('refreshed');
+    this.logger.info({ session: shortOf(key) }, 'session refreshed');
+    return refreshed;
+  }
+
+  private async load(key: string): Promise<{ record: SessionRecord; sealed: string } | undefined> {
     const sealed = await this.guarded(() => this.store.get(key));
     const text = sealed === undefined ? undefined : this.cipher.open(sealed, key);
     if (text === undefined) return undefined;
@@ -177,14 +283,26 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
     if (record.idleExpiresAt <= now || record.absoluteExpiresAt <= now) return undefined;
     // Under a key that is no longer first (SESSION_KEYS rotated): sealed again under the new one,
     // so that the old key can be dropped once every session has been used or has ended.
-    if (!this.cipher.isCurrent(sealed as string)) await this.save(key, record);
-    return record;
+    if (!this.cipher.isCurrent(sealed as string)) {
+      return { record, sealed: await this.swap(key, sealed as string, record) };
+    }
+    return { record, sealed: sealed as string };
   }
 
   private async save(key: string, record: SessionRecord): Promise<void> {
-    const ttlMs = Math.min(record.idleExpiresAt, record.absoluteExpiresAt) - Date.now();
-    const sealed = this.cipher.seal(JSON.stringify(record), key);
-    await this.guarded(() => this.store.set(key, sealed, Math.max(1, ttlMs)));
+    const sealed = this.sealRecord(key, record);
+    await this.guarded(() => this.store.set(key, sealed, ttlOf(record)));
+  }
+
+  /** Writes `record` over `expected` only; resolves with what it wrote. */
+  private async swap(key: string, expected: string, record: SessionRecord): Promise<string> {
+    const sealed = this.sealRecord(key, record);
+    await this.guarded(() => this.store.swap(key, expected, sealed, ttlOf(record)));
+    return sealed;
+  }
+
+  private sealRecord(key: string, record: SessionRecord): string {
+    return this.cipher.seal(JSON.stringify(record), key);
   }
 
   private async guarded<T>(operation: () => Promise<T>): Promise<T> {
@@ -194,6 +312,11 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
       throw storeUnavailable();
     }
   }
+}
+
+/** A record lives until the earlier of its deadlines. */
+function ttlOf(record: SessionRecord): number {
+  return Math.max(1, Math.min(record.idleExpiresAt, record.absoluteExpiresAt) - Date.now());
 }
 
 /** The store holds the id's SHA-256, so reading the store gives nobody a cookie to present. */
