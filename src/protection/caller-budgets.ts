@@ -206,11 +206,10 @@ export class CallerBudgets implements OnApplicationShutdown {
     }
     const inFlight = this.inFlight.get(caller.address) ?? 0;
     if (this.maxInFlight > 0 && inFlight >= this.maxInFlight) {
-      this.metrics.countCallerRejection('in_flight');
-      throw new ProblemException(
+      throw this.retryInASecond(
+        'in_flight',
         'too-many-requests',
         `More than ${this.maxInFlight} requests from this address are in flight; retry in 1 s.`,
-        { headers: { 'Retry-After': '1' } },
       );
     }
     // Fair slots: an address holding n calls gets another only while more than n are free, so
@@ -218,11 +217,10 @@ export class CallerBudgets implements OnApplicationShutdown {
     // calls other addresses abandoned, as long as they are fewer than the slots). An address
     // holding none meets the usual 503 when every slot is taken.
     if (inFlight > 0 && inFlight >= this.slots - this.inFlightTotal) {
-      this.metrics.countCallerRejection('fair_share');
-      throw new ProblemException(
+      throw this.retryInASecond(
+        'fair_share',
         'too-many-requests',
         `This address has ${inFlight} upstream calls in flight while few are left for other callers; retry in 1 s.`,
-        { headers: { 'Retry-After': '1' } },
       );
     }
     this.inFlight.set(caller.address, inFlight + 1);
@@ -250,16 +248,26 @@ export class CallerBudgets implements OnApplicationShutdown {
     }
   }
 
+  /** A refusal counted under `reason`, whose wait is short: the calls holding the place end soon. */
+  private retryInASecond(
+    reason: Parameters<MetricsService['countCallerRejection']>[0],
+    kind: 'too-many-requests' | 'upstream-unavailable',
+    detail: string,
+  ): ProblemException {
+    this.metrics.countCallerRejection(reason);
+    return new ProblemException(kind, detail, { headers: { 'Retry-After': '1' } });
+  }
+
   /** Past the global failure budget (401), or while credentials being tried would fill it (503). */
   private globalRefusal(): ProblemException {
-    this.metrics.countCallerRejection('auth_failures_global');
     if (!this.globalFailures.spent) {
-      return new ProblemException(
+      return this.retryInASecond(
+        'auth_failures_global',
         'upstream-unavailable',
         'Too many new credentials are being tried at once; retry in 1 s.',
-        { headers: { 'Retry-After': '1' } },
       );
     }
+    this.metrics.countCallerRejection('auth_failures_global');
     const wait = String(Math.max(1, Math.ceil(this.globalFailures.resetMs / 1000)));
     return new ProblemException(
       'unauthorized',
