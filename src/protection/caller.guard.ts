@@ -64,17 +64,23 @@ export class CallerGuard implements CanActivate {
       await this.budgets.checkAuthFailures(claimed);
       throw unauthorized(authorization);
     }
-    // Every answer past a budget says where the client stands, a 401 included.
     const address = await this.budgets.spendAddressRequest(claimed);
-    void reply.headers(rateLimitHeaders([address]));
-    if (address?.refusal !== undefined && !(await this.knownGood(request, claimed))) {
-      throw this.budgets.refused(address.refusal);
+    let caller: Caller;
+    let own: Awaited<ReturnType<CallerBudgets['spendCallerRequest']>>;
+    try {
+      if (address?.refusal !== undefined && !(await this.knownGood(request, claimed))) {
+        throw this.budgets.refused(address.refusal);
+      }
+      caller =
+        this.sessions === null
+          ? await this.authenticate(request, claimed)
+          : await this.authenticateSession(this.sessions, request, claimed);
+      own = await this.budgets.spendCallerRequest(caller);
+    } catch (error) {
+      // Every answer past a budget says where the client stands, a 401 included.
+      void reply.headers(rateLimitHeaders([address]));
+      throw error;
     }
-    const caller =
-      this.sessions === null
-        ? await this.authenticate(request, claimed)
-        : await this.authenticateSession(this.sessions, request, claimed);
-    const own = await this.budgets.spendCallerRequest(caller);
     void reply.headers(rateLimitHeaders([address, own]));
     request.caller = caller;
     return true;
