@@ -48,9 +48,20 @@ describe('the scale drill (shortened)', () => {
     expect(row(stdout, 'keys created twice')).toBe('0');
     expect(row(stdout, 'upstream creates per key (max)')).toBe('1');
     expect(row(stdout, 'same-key bursts (3 × 2 replicas × 2): creates per key')).toBe('1, 1, 1');
-    const [sent, answered] = row(stdout, 'keys sent / answered 201').split(' / ');
-    expect(Number(sent.replace(/,/g, ''))).toBeGreaterThan(100);
-    expect(answered).toBe(sent);
+    const int = (text: string) => Number(text.replace(/,/g, ''));
+    const [sent, answered] = row(stdout, 'keys sent / answered 201').split(' / ').map(int);
+    expect(sent).toBeGreaterThan(100);
+    // Only a key in flight on the SIGKILLed replica may stay unanswered: its claim outlives the
+    // caller's 8 s of retries (409 outcome-unknown, never forwarded again). Every other key is
+    // answered 201.
+    const [claimedAtKill] = row(
+      stdout,
+      'SIGKILL: keys never answered 201 (still claimed when their caller gave up) / of them created upstream',
+    )
+      .split(' / ')
+      .map(int);
+    expect(sent - answered).toBe(claimedAtKill);
+    expect(claimedAtKill).toBeLessThanOrEqual(12);
   });
 
   it('fails no request while every replica is rolled, nor outside the SIGKILLed one', () => {
