@@ -7,7 +7,14 @@ import { LogoutProvider, postLogout, startLogoutProvider } from './support/backc
 import { RunningBff, ROUTE, startBff, VALID_BODY } from './support/bff';
 import { freePort } from './support/free-port';
 import { RedisServer } from './support/redis-server';
-import { CookieJar, DEMO_USER, logIn, send, sessionEnv } from './support/session-login';
+import {
+  CookieJar,
+  DEMO_USER,
+  logIn,
+  send,
+  sessionEnv,
+  startSessionBff,
+} from './support/session-login';
 import { UpstreamStub } from './support/upstream-stub';
 
 const CSRF = { 'x-csrf': '1' };
@@ -197,14 +204,8 @@ describe('POST /bff/backchannel-logout, two replicas on one Redis', () => {
 
 describe('POST /bff/backchannel-logout without Redis', () => {
   it('ends the session in this process and remembers the jti there', async () => {
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const own = await startLogoutProvider(url);
-    const alone = await startBff({
-      ...sessionEnv(own.issuer, url),
-      UPSTREAM_BASE_URL: upstream.url,
-      PORT: String(port),
-    });
+    const alone = await startSessionBff(upstream.url, { provider: startLogoutProvider });
+    const { url, provider: own } = alone;
     try {
       const jar = new CookieJar();
       await logIn(url, jar);
@@ -214,7 +215,6 @@ describe('POST /bff/backchannel-logout without Redis', () => {
       await expectRefused(await postLogout(url, logout), /already received/);
     } finally {
       await alone.close();
-      await own.close();
     }
   });
 });

@@ -13,7 +13,7 @@ import {
   VALID_BODY,
 } from './support/bff';
 import { LogCapture } from './support/log-capture';
-import { UpstreamStub } from './support/upstream-stub';
+import { acceptingCredentials, UpstreamStub } from './support/upstream-stub';
 
 // Runs per property; HOSTILE_INPUT_SCALE=10 for a longer hunt (about 10x the time).
 const SCALE = Number(process.env.HOSTILE_INPUT_SCALE ?? 1);
@@ -1312,14 +1312,8 @@ describe('hostile credentials and client addresses (property-based, against the 
   afterAll(() => upstream.stop());
 
   /** The upstream accepts exactly the tokens starting with "ok-". */
-  beforeEach(() =>
-    upstream.reset((request, res) => {
-      const ok = tokenOf(request.headers.authorization ?? '').startsWith('ok-');
-      res
-        .writeHead(ok ? 201 : 401, { 'Content-Type': 'application/json' })
-        .end(ok ? '{"data":{},"token":null}' : '{"message":"Unauthorized"}');
-    }),
-  );
+  const isOk = (authorization: string) => tokenOf(authorization).startsWith('ok-');
+  beforeEach(() => upstream.reset(acceptingCredentials(isOk)));
 
   interface Sent {
     readonly requestId: string;
@@ -1385,9 +1379,7 @@ describe('hostile credentials and client addresses (property-based, against the 
     `without TRUST_PROXY (${RUNS.credentials} runs): never a 5xx, never more upstream calls than the budgets allow`,
     async () => {
       const { sent, windows } = await run({});
-      const failed = upstream.requests.filter(
-        (r) => !tokenOf(r.headers.authorization ?? '').startsWith('ok-'),
-      ).length;
+      const failed = upstream.requests.filter((r) => !isOk(r.headers.authorization ?? '')).length;
       // One address (X-Forwarded-For is not trusted): one failure budget, one request budget.
       expect(failed).toBeLessThanOrEqual(LIMITS.authFailures * windows);
       expect(upstream.requests.length).toBeLessThanOrEqual(LIMITS.perAddress * windows);
@@ -1410,7 +1402,7 @@ describe('hostile credentials and client addresses (property-based, against the 
       const viaOf = new Map(sent.map((s) => [s.requestId, s.forwardedFor ?? '(none)']));
       const failuresByClient = new Map<string, number>();
       for (const r of upstream.requests) {
-        if (tokenOf(r.headers.authorization ?? '').startsWith('ok-')) continue;
+        if (isOk(r.headers.authorization ?? '')) continue;
         const client = viaOf.get(String(r.headers['x-request-id'])) as string;
         failuresByClient.set(client, (failuresByClient.get(client) ?? 0) + 1);
       }

@@ -6,7 +6,7 @@ import { RunningBff, startBff, withStartedBff } from './support/bff';
 import { Answer, bearer, call, pool } from './support/client';
 import { LogCapture } from './support/log-capture';
 import { RedisServer } from './support/redis-server';
-import { UpstreamStub } from './support/upstream-stub';
+import { acceptingCredentials, UpstreamStub } from './support/upstream-stub';
 
 const PROBLEM_JSON = /^application\/problem\+json/;
 const GOOD = 'good-';
@@ -17,14 +17,8 @@ beforeAll(async () => {
 });
 afterAll(() => upstream.stop());
 /** The upstream accepts exactly the tokens starting with "good-". */
-beforeEach(() =>
-  upstream.reset((request, res) => {
-    const ok = (request.headers.authorization ?? '').startsWith(`Bearer ${GOOD}`);
-    res
-      .writeHead(ok ? 201 : 401, { 'Content-Type': 'application/json' })
-      .end(ok ? '{"data":{},"token":null}' : '{"message":"Unauthorized"}');
-  }),
-);
+const isGood = (authorization: string) => authorization.startsWith(`Bearer ${GOOD}`);
+beforeEach(() => upstream.reset(acceptingCredentials(isGood)));
 
 const withBff = (
   env: Record<string, string>,
@@ -35,7 +29,7 @@ const withBff = (
 const badToken = () => `bad-${randomUUID()}`;
 const goodToken = () => `${GOOD}${randomUUID()}`;
 const rejectedUpstream = () =>
-  upstream.requests.filter((r) => !(r.headers.authorization ?? '').startsWith(`Bearer ${GOOD}`));
+  upstream.requests.filter((r) => !isGood(r.headers.authorization ?? ''));
 const statusesOf = (answers: Answer[]) =>
   answers.reduce<Record<number, number>>((counts, { status }) => {
     counts[status] = (counts[status] ?? 0) + 1;

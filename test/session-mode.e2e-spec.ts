@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
 import type { DevProvider } from '../scripts/dev-oidc-provider.mjs';
-import { RunningBff, ROUTE, SESSION_TOKEN, startBff, VALID_BODY } from './support/bff';
+import { ROUTE, SESSION_TOKEN, startBff, VALID_BODY } from './support/bff';
 import { freePort } from './support/free-port';
 import { createIntervention, sessionClient } from './frontend-session-example';
 import { RedisServer } from './support/redis-server';
@@ -13,7 +13,9 @@ import {
   logIn,
   send,
   sessionEnv,
+  SessionBff,
   startProvider,
+  startSessionBff,
 } from './support/session-login';
 import { CREATED_BODY, UpstreamStub } from './support/upstream-stub';
 
@@ -22,24 +24,17 @@ const LOGIN = '__Host-bff-login';
 const CSRF = { 'x-csrf': '1' };
 
 let upstream: UpstreamStub;
+let site: SessionBff<DevProvider>;
 let provider: DevProvider;
-let bff: RunningBff;
 let bffUrl: string;
 
 beforeAll(async () => {
   upstream = await new UpstreamStub().start();
-  const port = await freePort();
-  bffUrl = `http://127.0.0.1:${port}`;
-  provider = await startProvider(bffUrl);
-  bff = await startBff({
-    ...sessionEnv(provider.issuer, bffUrl),
-    PORT: String(port),
-    UPSTREAM_BASE_URL: upstream.url,
-  });
+  site = await startSessionBff(upstream.url);
+  ({ provider, url: bffUrl } = site);
 });
 afterAll(async () => {
-  await bff?.close();
-  await provider?.close();
+  await site?.close();
   await upstream?.stop();
 });
 beforeEach(() => upstream.reset());
@@ -339,15 +334,8 @@ describe('AUTH_MODE=session, the API document and Swagger UI', () => {
 
 describe('AUTH_MODE=session, budgets and idempotency', () => {
   it('key them by the session user (iss + sub), whichever of their sessions calls', async () => {
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const own = await startProvider(url);
-    const limited = await startBff({
-      ...sessionEnv(own.issuer, url),
-      PORT: String(port),
-      UPSTREAM_BASE_URL: upstream.url,
-      RATE_LIMIT_PER_MINUTE: '3',
-    });
+    const limited = await startSessionBff(upstream.url, { env: { RATE_LIMIT_PER_MINUTE: '3' } });
+    const { url } = limited;
     try {
       const [first, second] = [new CookieJar(), new CookieJar()];
       await logIn(url, first);
@@ -364,7 +352,6 @@ describe('AUTH_MODE=session, budgets and idempotency', () => {
       expect(over.headers.get('ratelimit')).toMatch(/^"per-caller";r=0;/);
     } finally {
       await limited.close();
-      await own.close();
     }
   });
 });

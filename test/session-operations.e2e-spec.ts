@@ -1,42 +1,27 @@
 // Issue 26, item 4: what operators see of sessions (metrics, log lines), with a real oidc-provider
 // on a loopback port, its back-channel logout, the in-memory store and a real redis-server.
-import { startDevProvider } from '../scripts/dev-oidc-provider.mjs';
 import { LogoutProvider, postLogout, startLogoutProvider } from './support/backchannel';
-import { RunningBff, ROUTE, startBff, VALID_BODY } from './support/bff';
-import { freePort } from './support/free-port';
+import { ROUTE, VALID_BODY } from './support/bff';
 import { LogCapture } from './support/log-capture';
 import { RedisServer } from './support/redis-server';
-import {
-  CLIENT_ID,
-  CLIENT_SECRET,
-  CookieJar,
-  logIn,
-  send,
-  sessionEnv,
-} from './support/session-login';
+import { CookieJar, logIn, send, SessionBff, startSessionBff } from './support/session-login';
 import { UpstreamStub } from './support/upstream-stub';
 
 const CSRF = { 'x-csrf': '1' };
 
 let upstream: UpstreamStub;
+let site: SessionBff<LogoutProvider>;
 let provider: LogoutProvider;
 let url: string;
-let bff: RunningBff;
 const logs = new LogCapture();
 
 beforeAll(async () => {
   upstream = await new UpstreamStub().start();
-  const port = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  provider = await startLogoutProvider(url);
-  bff = await startBff(
-    { ...sessionEnv(provider.issuer, url), UPSTREAM_BASE_URL: upstream.url, PORT: String(port) },
-    logs,
-  );
+  site = await startSessionBff(upstream.url, { logs, provider: startLogoutProvider });
+  ({ provider, url } = site);
 });
 afterAll(async () => {
-  await bff?.close();
-  await provider?.close();
+  await site?.close();
   await upstream?.stop();
 });
 
@@ -111,26 +96,14 @@ describe('with REDIS_URL', () => {
   });
 
   it('counts sessions but reports no live count (Redis cannot tell it without a scan)', async () => {
-    const port = await freePort();
-    const own = `http://127.0.0.1:${port}`;
-    const provider = await startDevProvider({
-      clients: [
-        { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [`${own}/bff/callback`] },
-      ],
-    });
-    const shared = await startBff({
-      ...sessionEnv(provider.issuer, own),
-      UPSTREAM_BASE_URL: upstream.url,
-      PORT: String(port),
-      REDIS_URL: redis.url,
-    });
+    const shared = await startSessionBff(upstream.url, { env: { REDIS_URL: redis.url } });
+    const own = shared.url;
     try {
       await logIn(own, new CookieJar());
       expect(await metric(own, /^sessions_created_total /)).toBe(1);
       expect(await metric(own, /^sessions_active /)).toBeUndefined();
     } finally {
       await shared.close();
-      await provider.close();
     }
   });
 });

@@ -3,10 +3,9 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DevProvider } from '../scripts/dev-oidc-provider.mjs';
-import { RunningBff, ROUTE, startBff } from './support/bff';
+import { ROUTE } from './support/bff';
 import { Browser, launchChromium } from './support/chromium';
-import { freePort } from './support/free-port';
-import { DEMO_USER, sessionEnv, startProvider } from './support/session-login';
+import { DEMO_USER, SessionBff, startSessionBff } from './support/session-login';
 import { UpstreamStub } from './support/upstream-stub';
 
 const ARTIFACTS = join(__dirname, '..', 'test-artifacts');
@@ -15,28 +14,20 @@ const OPERATION = '#operations-Interventions-createPreventiveInterventionSchedul
 jest.setTimeout(120_000);
 
 let upstream: UpstreamStub;
-let provider: DevProvider;
-let bff: RunningBff;
+let site: SessionBff<DevProvider>;
 let bffUrl: string;
 let browser: Browser | undefined;
 
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   upstream = await new UpstreamStub().start();
-  const port = await freePort();
-  bffUrl = `http://127.0.0.1:${port}`;
-  provider = await startProvider(bffUrl);
-  bff = await startBff({
-    ...sessionEnv(provider.issuer, bffUrl),
-    PORT: String(port),
-    UPSTREAM_BASE_URL: upstream.url,
-  });
+  site = await startSessionBff(upstream.url);
+  bffUrl = site.url;
   browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
-  await bff?.close();
-  await provider?.close();
+  await site?.close();
   await upstream?.stop();
 });
 
@@ -48,7 +39,7 @@ it('logs in from the link on /docs, then Try it out creates with the session: 20
     page.context().waitForEvent('page'),
     page.locator('.information-container a', { hasText: 'log in' }).click(),
   ]);
-  await login.waitForURL((url) => url.origin === provider.issuer);
+  await login.waitForURL((url) => url.origin === site.provider.issuer);
   await login.locator('input[name="password"]').fill(DEMO_USER.password);
   await login.locator('button[type="submit"]').click();
   await login.waitForURL(`${bffUrl}/docs`);

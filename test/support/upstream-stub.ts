@@ -31,6 +31,16 @@ export const answerCreated: StubHandler = (_request, res) => {
   res.writeHead(201, { 'Content-Type': 'application/json' }).end(JSON.stringify(CREATED_BODY));
 };
 
+/** An upstream that creates (201) for the credentials `accepts` takes, and answers 401 otherwise. */
+export const acceptingCredentials =
+  (accepts: (authorization: string) => boolean): StubHandler =>
+  (request, res) => {
+    const ok = accepts(request.headers.authorization ?? '');
+    res
+      .writeHead(ok ? 201 : 401, { 'Content-Type': 'application/json' })
+      .end(ok ? '{"data":{},"token":null}' : '{"message":"Unauthorized"}');
+  };
+
 /**
  * A real HTTP server on a free loopback port standing in for the upstream API.
  * It records every request it receives; each test decides how it answers.
