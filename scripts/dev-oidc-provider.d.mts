@@ -17,8 +17,12 @@ export interface DevClient {
 
 export interface DevProvider {
   readonly issuer: string;
-  /** The oidc-provider instance: tests listen to its events. */
-  readonly provider: { on(event: string, listener: (...args: unknown[]) => void): unknown };
+  /** The oidc-provider instance: tests listen to its events and slow its endpoints down. */
+  readonly provider: {
+    on(event: string, listener: (...args: unknown[]) => void): unknown;
+    /** A Koa middleware run before the provider's own. */
+    use(middleware: (ctx: { path: string }, next: () => Promise<void>) => Promise<void>): unknown;
+  };
   close(): Promise<void>;
   /** Stops listening (the provider cannot be reached) and keeps its state... */
   pause(): Promise<void>;

@@ -25,6 +25,8 @@ let b: RunningBff;
 let refreshGrants: () => number;
 /** The provider's newest refresh token, to revoke it as an administrator would. */
 let newestRefreshToken: { destroy(): Promise<void> } | undefined;
+/** How long the provider's token endpoint takes to answer. */
+let tokenDelayMs = 0;
 
 beforeAll(async () => {
   upstream = await new UpstreamStub().start();
@@ -36,6 +38,10 @@ beforeAll(async () => {
   refreshGrants = countRefreshGrants(provider);
   provider.provider.on('refresh_token.saved', (token) => {
     newestRefreshToken = token as typeof newestRefreshToken;
+  });
+  provider.provider.use(async (ctx, next) => {
+    if (ctx.path === '/token') await sleep(tokenDelayMs);
+    await next();
   });
   const env = {
     ...sessionEnv(provider.issuer, publicUrl),
@@ -169,6 +175,33 @@ describe('refresh before forwarding', () => {
     expect(await metric(a.url, /^sessions_ended_total\{reason="refresh_refused"\} /)).toBe(
       ended + 1,
     );
+  });
+
+  it('refused while another replica waits for that refresh: 401 session-ended from both', async () => {
+    const jar = await sessionAboutToExpire();
+    await newestRefreshToken?.destroy();
+    upstream.reset();
+    tokenDelayMs = 400;
+    try {
+      const fromA = create(a.url, jar);
+      // A holds the refresh lock and waits for the provider; B waits for A's result.
+      await sleep(150);
+      const answers = await Promise.all([fromA, create(b.url, jar)]);
+
+      const kinds = await Promise.all(
+        answers.map(async (answer) => [
+          answer.status,
+          ((await answer.json()) as { type: string }).type,
+        ]),
+      );
+      expect(kinds).toEqual([
+        [401, 'urn:interventions-bff:problem:session-ended'],
+        [401, 'urn:interventions-bff:problem:session-ended'],
+      ]);
+      expect(upstream.requests).toHaveLength(0);
+    } finally {
+      tokenDelayMs = 0;
+    }
   });
 
   it('the provider stopped: 503 and the session kept; it works again once the provider is back', async () => {

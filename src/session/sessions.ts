@@ -35,6 +35,12 @@ const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
 const LOGIN_CONTEXT = 'bff-login';
 const STORE_KEY_PREFIX = 'bff:session:';
 const REFRESH_LOCK_PREFIX = 'bff:session-refresh:';
+/**
+ * Left for a while by the replica whose refresh was refused, so that the requests another replica
+ * held waiting for that refresh answer `session-ended` too, not a bare `unauthorized`.
+ */
+const REFUSED_MARK_PREFIX = 'bff:session-refused:';
+const REFUSED_MARK_MS = REFRESH_LOCK_MS + 5_000;
 /** How often a replica waiting for another's refresh reads the stored session again. */
 const REFRESH_POLL_MS = 50;
 
@@ -233,7 +239,10 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
       await new Promise((resolve) => setTimeout(resolve, REFRESH_POLL_MS));
       const loaded = await this.load(key);
       // Ended meanwhile: another replica's refresh was refused, or a logout.
-      if (loaded === undefined) throw noSession(true);
+      if (loaded === undefined) {
+        const refused = await this.guarded(() => this.store.get(refusedMark(key)));
+        throw refused === undefined ? noSession(true) : sessionEnded();
+      }
       if (!this.refreshDue(loaded.record, Date.now())) return loaded.record;
       if (Date.now() > giveUpAt) throw refreshTimedOut();
     }
@@ -254,6 +263,7 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
         throw error;
       }
       this.metrics.countRefresh('refused');
+      await this.guarded(() => this.store.set(refusedMark(key), '1', REFUSED_MARK_MS));
       await this.end(key, 'refresh_refused');
       throw sessionEnded();
     }
@@ -322,6 +332,10 @@ function ttlOf(record: SessionRecord): number {
 /** The store holds the id's SHA-256, so reading the store gives nobody a cookie to present. */
 function storeKey(id: string): string {
   return `${STORE_KEY_PREFIX}${hash('sha256', id, 'base64url')}`;
+}
+
+function refusedMark(key: string): string {
+  return `${REFUSED_MARK_PREFIX}${key.slice(STORE_KEY_PREFIX.length)}`;
 }
 
 /**
