@@ -366,6 +366,36 @@ describe('loadAppConfig', () => {
       expect(config.idempotency.requireDurable).toBe(true);
     });
 
+    it('REDIS_SENTINELS: host:port pairs, the master name, and REDIS_URL for the rest', () => {
+      const config = loadAppConfig({
+        ...MINIMAL,
+        REDIS_URL: 'rediss://:pw@redis',
+        REDIS_SENTINELS: 'sentinel-0.redis:26379,10.0.0.7:26380',
+      });
+      expect(config.redisSentinel).toEqual({
+        name: 'mymaster',
+        sentinels: [
+          { host: 'sentinel-0.redis', port: 26379 },
+          { host: '10.0.0.7', port: 26380 },
+        ],
+      });
+      expect(loadAppConfig(MINIMAL).redisSentinel).toBeUndefined();
+      expect(configError({ ...MINIMAL, REDIS_SENTINELS: 'sentinel:26379' }).problems).toEqual([
+        'REDIS_SENTINELS needs REDIS_URL: its credentials, database and scheme are those of the primary',
+      ]);
+      expect(
+        configError({
+          ...MINIMAL,
+          REDIS_URL: 'redis://redis',
+          REDIS_SENTINELS: 'sentinel',
+          REDIS_SENTINEL_NAME: 'my master',
+        }).problems,
+      ).toEqual([
+        'REDIS_SENTINELS must be a comma-separated list of host:port',
+        'REDIS_SENTINEL_NAME must be a Sentinel master name',
+      ]);
+    });
+
     it('reports every problem at once, one per line, each naming its variable', () => {
       const error = configError({
         UPSTREAM_BASE_URL: 'not a url',

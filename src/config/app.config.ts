@@ -74,6 +74,11 @@ export interface AppConfig {
   /** Accepted but risky settings, logged once at start. */
   readonly warnings: readonly string[];
   readonly redisUrl?: string;
+  /** Set with REDIS_SENTINELS: the primary is the one these sentinels name. */
+  readonly redisSentinel?: {
+    readonly name: string;
+    readonly sentinels: readonly { readonly host: string; readonly port: number }[];
+  };
   readonly idempotency: {
     readonly ttlSeconds: number;
     readonly required: boolean;
@@ -144,6 +149,11 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
       'IDEMPOTENCY_REQUIRE_DURABLE=true needs REDIS_URL: the in-process store dies with the process',
     );
   }
+  if (env.REDIS_SENTINELS !== undefined && env.REDIS_URL === undefined) {
+    problems.push(
+      'REDIS_SENTINELS needs REDIS_URL: its credentials, database and scheme are those of the primary',
+    );
+  }
   if (env.IDEMPOTENCY_MAX_RECORD_BYTES > env.IDEMPOTENCY_MAX_BYTES) {
     problems.push('IDEMPOTENCY_MAX_RECORD_BYTES must not exceed IDEMPOTENCY_MAX_BYTES');
   }
@@ -196,6 +206,16 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
     headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS,
     warnings: warningsOf(env),
     redisUrl: env.REDIS_URL,
+    redisSentinel:
+      env.REDIS_SENTINELS === undefined
+        ? undefined
+        : {
+            name: env.REDIS_SENTINEL_NAME,
+            sentinels: env.REDIS_SENTINELS.split(',').map((entry) => {
+              const at = entry.lastIndexOf(':');
+              return { host: entry.slice(0, at), port: Number(entry.slice(at + 1)) };
+            }),
+          },
     idempotency: {
       ttlSeconds: env.IDEMPOTENCY_TTL_S,
       required: env.IDEMPOTENCY_REQUIRED,

@@ -223,6 +223,21 @@ export class EnvironmentVariables {
   )
   readonly REDIS_URL?: string;
 
+  /**
+   * Redis Sentinel: the sentinels to ask for the primary of REDIS_SENTINEL_NAME, which then replaces
+   * REDIS_URL's host and port (its credentials, database and rediss:// still apply to the primary).
+   */
+  @Expose()
+  @IsOptional()
+  @Matches(/^[^\s,:]{1,253}:\d{1,5}(,[^\s,:]{1,253}:\d{1,5})*$/, {
+    message: '$property must be a comma-separated list of host:port',
+  })
+  readonly REDIS_SENTINELS?: string;
+
+  @Expose()
+  @Matches(/^[A-Za-z0-9._-]{1,64}$/, { message: '$property must be a Sentinel master name' })
+  readonly REDIS_SENTINEL_NAME: string = 'mymaster';
+
   @IntegerVariable(1, 30 * 24 * 3600)
   readonly IDEMPOTENCY_TTL_S: number = 86_400;
 

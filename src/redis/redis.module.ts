@@ -8,7 +8,7 @@ import { RedisDurability } from './redis-durability';
 export { InjectRedis, REDIS } from './inject-redis';
 
 /**
- * The Redis connection when REDIS_URL is set, else null. Commands fail at once while it is down
+ * The Redis connection when REDIS_URL is set (through Sentinel with REDIS_SENTINELS), else null. Commands fail at once while it is down
  * (no offline queue) so callers can answer 503 instead of hanging; ioredis reconnects by itself.
  */
 @Global()
@@ -18,9 +18,18 @@ export { InjectRedis, REDIS } from './inject-redis';
       provide: REDIS,
       inject: [ConfigService],
       useFactory: (config: ConfigService<AppConfigShape, true>): Redis | null => {
-        const url = config.getOrThrow(APP_CONFIG, { infer: true }).redisUrl;
+        const { redisUrl: url, redisSentinel } = config.getOrThrow(APP_CONFIG, { infer: true });
         if (url === undefined) return null;
         const redis = new Redis(url, {
+          // ioredis asks the sentinels for the primary at each (re)connection; the failover
+          // detector (a subscription to the sentinels' +switch-master) also moves it off a primary
+          // demoted without a crash, which would otherwise answer READONLY to every write.
+          ...(redisSentinel && {
+            sentinels: [...redisSentinel.sentinels],
+            name: redisSentinel.name,
+            failoverDetector: true,
+            sentinelRetryStrategy: (attempt: number) => Math.min(attempt * 200, 2_000),
+          }),
           enableOfflineQueue: false,
           maxRetriesPerRequest: 1,
           connectTimeout: 2_000,
