@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
-import { generateOpenApiJson } from '../src/swagger/generate';
+import { generateOpenApiJson, OPENAPI_FILES } from '../src/swagger/generate';
 
 const ROOT = resolve(__dirname, '..');
 const COMMITTED = join(ROOT, 'openapi', 'openapi.json');
@@ -64,6 +64,41 @@ describe('openapi/openapi.json', () => {
     if (committed !== generated) {
       throw new Error('openapi/openapi.json is stale: run npm run openapi');
     }
+  });
+});
+
+describe('openapi/openapi.session.json (AUTH_MODE=session)', () => {
+  let session: string;
+  beforeAll(async () => {
+    session = await generateOpenApiJson('session');
+  });
+
+  it('is what the code generates', () => {
+    const file = join(ROOT, OPENAPI_FILES.session);
+    const committed = existsSync(file) ? readFileSync(file, 'utf8') : '';
+    if (committed !== session) {
+      throw new Error(`${OPENAPI_FILES.session} is stale: run npm run openapi`);
+    }
+  });
+
+  it('documents the /bff endpoints and the cookie with X-CSRF on the route, no bearer token', () => {
+    const document = JSON.parse(session) as Node;
+    expect(Object.keys(document.paths as Node).filter((p) => p.startsWith('/bff/'))).toEqual(
+      expect.arrayContaining(['/bff/login', '/bff/callback', '/bff/user', '/bff/logout']),
+    );
+    expect(document.components.securitySchemes).toEqual({
+      session: expect.objectContaining({
+        type: 'apiKey',
+        in: 'cookie',
+        name: '__Host-bff-session',
+      }),
+    });
+    const route = document.paths[ROUTE].post as Node;
+    expect(route.security).toEqual([{ session: [] }]);
+    const headers = (route.parameters as Node[])
+      .filter((p) => p.in === 'header')
+      .map((p) => p.name);
+    expect(headers).toContain('X-CSRF');
   });
 });
 

@@ -10,8 +10,34 @@ export const SPEC_GENERATION_ENV = {
   DOCS_ENABLED: 'false',
 } as const;
 
-export async function generateOpenApiJson(): Promise<string> {
-  const app = await createApp(loadAppConfig({ ...SPEC_GENERATION_ENV, LOG_LEVEL: 'silent' }));
+/**
+ * The session mode's placeholders. Its OpenID client starts discovery at start-up: the issuer is
+ * a closed loopback port, so that attempt fails at once and sends nothing anywhere.
+ */
+const SESSION_GENERATION_ENV = {
+  AUTH_MODE: 'session',
+  PUBLIC_BASE_URL: 'https://bff.invalid',
+  OIDC_ISSUER_URL: 'http://127.0.0.1:9',
+  OIDC_ALLOW_INSECURE_HTTP: 'true',
+  OIDC_CLIENT_ID: 'placeholder',
+  OIDC_CLIENT_SECRET: 'placeholder',
+  SESSION_KEYS: Buffer.alloc(32).toString('base64'),
+} as const;
+
+/** Where `npm run openapi` writes each mode's document. */
+export const OPENAPI_FILES = {
+  bearer: 'openapi/openapi.json',
+  session: 'openapi/openapi.session.json',
+} as const;
+
+export async function generateOpenApiJson(
+  mode: keyof typeof OPENAPI_FILES = 'bearer',
+): Promise<string> {
+  const env =
+    mode === 'session'
+      ? { ...SPEC_GENERATION_ENV, ...SESSION_GENERATION_ENV }
+      : SPEC_GENERATION_ENV;
+  const app = await createApp(loadAppConfig({ ...env, LOG_LEVEL: 'silent' }));
   try {
     return `${JSON.stringify(buildOpenApiDocument(app), null, 2)}\n`;
   } finally {
@@ -20,6 +46,9 @@ export async function generateOpenApiJson(): Promise<string> {
 }
 
 if (require.main === module) {
-  const target = process.argv[2] ?? 'openapi/openapi.json';
-  void generateOpenApiJson().then((json) => writeFileSync(target, json));
+  void (async () => {
+    for (const [mode, file] of Object.entries(OPENAPI_FILES)) {
+      writeFileSync(file, await generateOpenApiJson(mode as keyof typeof OPENAPI_FILES));
+    }
+  })();
 }
