@@ -356,6 +356,31 @@ describe('AUTH_MODE=session, budgets and idempotency', () => {
   });
 });
 
+describe('AUTH_MODE=session, a valid session at an address someone else spent', () => {
+  it('passes its budgets of failed cookies and of requests: only the forger gets 429', async () => {
+    const shared = await startSessionBff(upstream.url, {
+      env: { AUTH_FAILURES_PER_MINUTE: '5', RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '20' },
+    });
+    try {
+      const honest = new CookieJar();
+      await logIn(shared.url, honest);
+      const forger = new CookieJar();
+      forger.set(SESSION, randomBytes(32).toString('base64url'));
+      const forged = [];
+      for (let i = 0; i < 25; i += 1) forged.push((await create(forger, CSRF, shared.url)).status);
+      // 5 forged cookies are 401s, then the address learns nothing more; past 20 requests the
+      // address's own budget refuses too.
+      expect(forged.slice(0, 5)).toEqual(Array(5).fill(401));
+      expect(forged.slice(5)).toEqual(Array(20).fill(429));
+      const answer = await create(honest, CSRF, shared.url);
+      expect(answer.status).toBe(201);
+      expect(upstream.requests).toHaveLength(1);
+    } finally {
+      await shared.close();
+    }
+  });
+});
+
 describe('AUTH_MODE=session with CORS_ORIGINS', () => {
   it('allows credentials and X-CSRF for the listed origin only', async () => {
     const cors = await startBff({

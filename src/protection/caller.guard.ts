@@ -37,7 +37,8 @@ const invalidToken = () =>
  * only otherwise: the upstream judges the token); the budget of failed authentications, before
  * anything reaches the upstream; then the caller's own budget. The address's budgets never refuse
  * a known-good credential (one that succeeded recently, or a verified JWT). In session mode the
- * credential is the session cookie with the `X-CSRF: 1` header instead.
+ * credential is the session cookie with the `X-CSRF: 1` header instead, and a valid session is
+ * known-good.
  */
 @Injectable()
 export class CallerGuard implements CanActivate {
@@ -68,13 +69,14 @@ export class CallerGuard implements CanActivate {
     let caller: Caller;
     let own: Awaited<ReturnType<CallerBudgets['spendCallerRequest']>>;
     try {
-      if (address?.refusal !== undefined && !(await this.knownGood(request, claimed))) {
-        throw this.budgets.refused(address.refusal);
+      if (this.sessions !== null) {
+        caller = await this.authenticateSession(this.sessions, request, claimed, address?.refusal);
+      } else {
+        if (address?.refusal !== undefined && !(await this.knownGood(request, claimed))) {
+          throw this.budgets.refused(address.refusal);
+        }
+        caller = await this.authenticate(request, claimed);
       }
-      caller =
-        this.sessions === null
-          ? await this.authenticate(request, claimed)
-          : await this.authenticateSession(this.sessions, request, claimed);
       own = await this.budgets.spendCallerRequest(caller);
     } catch (error) {
       // Every answer past a budget says where the client stands, a 401 included.
@@ -126,27 +128,34 @@ export class CallerGuard implements CanActivate {
     throw rejection;
   }
 
+  /**
+   * A valid session is the session mode's known-good credential: it came from a login at the
+   * provider, so the budgets of its address (spent by whoever else is there) never refuse it.
+   * Anything else meets them as a bearer token would.
+   */
   private async authenticateSession(
     sessions: SessionAuthenticator,
     request: FastifyRequest,
     claimed: Caller,
+    addressRefusal: ProblemException | undefined,
   ): Promise<Caller> {
-    await this.budgets.checkAuthFailures(claimed);
+    let session: Awaited<ReturnType<SessionAuthenticator['authenticate']>>;
     try {
-      const session = await sessions.authenticate(request);
-      return {
-        address: claimed.address,
-        key: subjectKey(session.iss, session.sub),
-        verified: true,
-        authorization: `Bearer ${session.accessToken}`,
-      };
+      session = await sessions.authenticate(request);
     } catch (error) {
+      if (!(error instanceof SessionRefused)) throw error;
+      if (addressRefusal !== undefined) throw this.budgets.refused(addressRefusal);
+      await this.budgets.checkAuthFailures(claimed);
       // A refused cookie counts against its address; never against the global budget, which
       // guards what reaches the upstream: a session refused here never does.
-      if (error instanceof SessionRefused && error.attempted) {
-        await this.budgets.countAuthFailure(claimed, 'bff', false);
-      }
+      if (error.attempted) await this.budgets.countAuthFailure(claimed, 'bff', false);
       throw error;
     }
+    return {
+      address: claimed.address,
+      key: subjectKey(session.iss, session.sub),
+      verified: true,
+      authorization: `Bearer ${session.accessToken}`,
+    };
   }
 }
