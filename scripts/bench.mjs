@@ -14,6 +14,10 @@
 //   node scripts/bench.mjs --jwt                             JWT verification on: each caller sends
 //                                                          its own RS256 token, the JWKS is served
 //                                                          on 127.0.0.1
+//   node scripts/bench.mjs --session                         also the BFF in session mode (sessions
+//                                                          in its memory, logged in at the
+//                                                          development provider on 127.0.0.1):
+//                                                          its CPU per request over bearer mode's
 //   node scripts/bench.mjs --connections 100 --duration 300  memory: RSS every 10 s
 //   node scripts/bench.mjs --node /usr/bin/node              the BFF also on another node binary
 //                                                          (same build, same rounds: runtimes
@@ -35,7 +39,10 @@ import { createServer } from 'node:http';
 import { cpus } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { CookieJar, logIn } from './browser-login.mjs';
+import { startDevProvider } from './dev-oidc-provider.mjs';
 import { CLK_TCK, CPUS, DEFAULT_CALLERS, median, memory, pinning, run } from './measure.mjs';
 import {
   answerCreated,
@@ -67,10 +74,11 @@ function parseOptions(argv) {
     node: undefined,
     against: undefined,
     jwt: false,
+    session: false,
   };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
-    if (arg === '--smoke' || arg === '--jwt') {
+    if (arg === '--smoke' || arg === '--jwt' || arg === '--session') {
       options[arg.slice(2)] = true;
       continue;
     }
@@ -88,7 +96,8 @@ function parseOptions(argv) {
     ) {
       throw new Error(
         `bad option ${arg} ${argv[i + 1] ?? ''}; usage: [--duration 10] [--rounds 3] [--smoke] ` +
-          '[--callers 10000] [--upstream-errors 30] [--jwt] [--node <path> | --against <main.js>] | ' +
+          '[--callers 10000] [--upstream-errors 30] [--jwt] [--session] ' +
+          '[--node <path> | --against <main.js>] | ' +
           '--connections 100 --duration 300',
       );
     }
@@ -111,9 +120,9 @@ function parseOptions(argv) {
  *
  * @param {string} upstreamUrl
  * @param {string | undefined} cpu
- * @param {{ node?: string, main?: string, issuerEnv?: Record<string, string> }} [options]
+ * @param {{ node?: string, main?: string, env?: Record<string, string> }} [options]
  */
-function startBff(upstreamUrl, cpu, { node, main = BFF_MAIN, issuerEnv = {} } = {}) {
+function startBff(upstreamUrl, cpu, { node, main = BFF_MAIN, env = {} } = {}) {
   return startServedBff({
     upstreamUrl,
     cpu,
@@ -124,7 +133,7 @@ function startBff(upstreamUrl, cpu, { node, main = BFF_MAIN, issuerEnv = {} } = 
     // Every budget on, and too high for the bench to reach.
     env: {
       ...BENCH_BFF_ENV,
-      ...issuerEnv,
+      ...env,
       // BENCH_BFF_ENV, e.g. "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318", to measure a feature
       // that is off by default (span export, JWT verification).
       ...Object.fromEntries(
@@ -173,6 +182,47 @@ async function startIssuer(callers) {
       AUTH_AUDIENCE: AUDIENCE,
     },
     stop: () => new Promise((resolve) => server.close(() => resolve(undefined))),
+  };
+}
+
+/** Logins made for `--session`: each walks the provider's login form, so a few hundred at most. */
+const SESSION_LOGINS = 100;
+
+/**
+ * `--session`: a second BFF ('bff-session') in session mode, its sessions in its memory, at a port
+ * chosen first (its redirect URI must be known to the provider), with the development provider on
+ * 127.0.0.1. `logIn()`, once it runs: the headers of each logged-in session (cookie and X-CSRF).
+ */
+async function startSessionSite() {
+  const port = await freePort();
+  const publicUrl = `http://127.0.0.1:${port}`;
+  const client = { clientId: 'bench-bff', clientSecret: randomBytes(16).toString('hex') };
+  const provider = await startDevProvider({
+    clients: [{ ...client, redirectUris: [`${publicUrl}/bff/callback`] }],
+    // No refresh during the bench: a session's requests all cost the same.
+    accessTokenTtlS: 3600,
+  });
+  return {
+    env: {
+      PORT: String(port),
+      PUBLIC_BASE_URL: publicUrl,
+      AUTH_MODE: 'session',
+      OIDC_ISSUER_URL: provider.issuer,
+      OIDC_ALLOW_INSECURE_HTTP: 'true',
+      OIDC_CLIENT_ID: client.clientId,
+      OIDC_CLIENT_SECRET: client.clientSecret,
+      SESSION_KEYS: randomBytes(32).toString('base64'),
+    },
+    logIn: async () => {
+      const sessions = [];
+      for (let i = 0; i < SESSION_LOGINS; i += 1) {
+        const jar = new CookieJar();
+        await logIn(publicUrl, jar);
+        sessions.push({ cookie: jar.header, 'x-csrf': '1' });
+      }
+      return sessions;
+    },
+    stop: () => provider.close(),
   };
 }
 
@@ -298,6 +348,9 @@ function describeSetup(pins, options) {
       (options.upstreamErrors
         ? `the stub answers 500 to ${options.upstreamErrors}% of calls (relayed as 502); `
         : '') +
+      (options.session
+        ? `the session-mode BFF gets ${SESSION_LOGINS} sessions' cookies and X-CSRF: 1 in turn instead; `
+        : '') +
       '"other load" is the busiest run\'s CPU use by other processes on the machine (noise).',
     `CPU/request: each server process's utime+stime from /proc/<pid>/stat (clock ticks, CLK_TCK=${CLK_TCK}) ` +
       'before/after each run, divided by the answers received: whole-process CPU, as process.cpuUsage() reports it.',
@@ -337,14 +390,20 @@ async function compare(options, pins) {
   const issuer = options.jwt ? await startIssuer(options.callers) : undefined;
   const callers = issuer?.tokens ?? options.callers;
   const issuerEnv = issuer?.env;
-  const servers = { bff: await startBff(stub.url, pins?.bff, { issuerEnv }) };
+  const servers = { bff: await startBff(stub.url, pins?.bff, { env: issuerEnv }) };
   if (PROXIES.includes('bff-other')) {
     servers['bff-other'] = await startBff(stub.url, pins?.bff, {
       node: options.node,
       main: options.against,
-      issuerEnv,
+      env: issuerEnv,
     });
   }
+  const sessionSite = options.session ? await startSessionSite() : undefined;
+  if (sessionSite) {
+    servers['bff-session'] = await startBff(stub.url, pins?.bff, { env: sessionSite.env });
+  }
+  const sessionCallers = await sessionSite?.logIn();
+  const callersOf = (target) => (target === 'bff-session' ? sessionCallers : callers);
   for (const [name, peer] of Object.entries(PEERS)) {
     servers[name] = await startServer({
       script: peer.script,
@@ -370,7 +429,7 @@ async function compare(options, pins) {
     // Warm-up: JIT, connection pools, the limiter's and the metrics' first keys.
     const warmup = options.smoke ? 1 : 5;
     for (const target of targets) {
-      const r = await run(url(target), 50, warmup, { callers });
+      const r = await run(url(target), 50, warmup, { callers: callersOf(target) });
       runs.push({ ...r, target, round: 0, warmup: true });
     }
     for (let round = 1; round <= options.rounds; round += 1) {
@@ -381,7 +440,7 @@ async function compare(options, pins) {
           const server = servers[target];
           const r = await run(url(target), connections, options.duration, {
             pid: server?.pid,
-            callers,
+            callers: callersOf(target),
             allocated: server && (() => server.output.allocatedBytes),
           });
           runs.push({ ...r, target, round });
@@ -397,6 +456,8 @@ async function compare(options, pins) {
     logLines = servers.bff.output.lines;
     ended = await servers.bff.stop();
     await servers['bff-other']?.stop();
+    await servers['bff-session']?.stop();
+    await sessionSite?.stop();
     for (const name of Object.keys(PEERS)) await servers[name].stop();
     await stub.stop();
     await issuer?.stop();
@@ -468,6 +529,17 @@ async function compare(options, pins) {
       { 1: ratio(peer, 1), 50: ratio(peer, 50) },
     ]),
   );
+  /** Median over rounds of `target`'s CPU/request minus the BFF's in the same round, in µs. */
+  const extraCpu = (target, connections) => {
+    const theirs = pick(target, connections);
+    return median(
+      pick('bff', connections).map((r, i) => theirs[i].cpuPerRequest - r.cpuPerRequest),
+    );
+  };
+  const sessionExtra = servers['bff-session'] && {
+    1: extraCpu('bff-session', 1),
+    50: extraCpu('bff-session', 50),
+  };
   const failures = failuresOf(runs, options, ended);
   for (const target of PROXIES) {
     if (servers[target].output.gcRecords === 0) {
@@ -524,6 +596,13 @@ async function compare(options, pins) {
               `p50 overhead at 1 connection of the other: ${fmtMs(overheadP50('bff-other'))}`,
           ]
         : []),
+      ...(sessionExtra
+        ? [
+            `- session mode over bearer mode, CPU per request, median of per-round differences: ` +
+              `${sessionExtra[50] >= 0 ? '+' : ''}${fmtInt(sessionExtra[50])} µs at 50 connections (goal <= +40 µs), ` +
+              `${sessionExtra[1] >= 0 ? '+' : ''}${fmtInt(sessionExtra[1])} µs at 1; ${SESSION_LOGINS} sessions in the BFF's memory, one user`,
+          ]
+        : []),
       `- machine reference: a bare node:http server answering the same 201 on CPU ${pins?.bff ?? 'any'} costs ` +
         `${fmtInt(referenceRun.cpuPerRequest)} µs CPU per request at 50 connections ` +
         `(${fmtInt(referenceRun.perSecond)} req/s, load-generator bound); the BFF costs ` +
@@ -534,6 +613,7 @@ async function compare(options, pins) {
       summary,
       overheadP50Ms: Object.fromEntries(PROXIES.map((target) => [target, overheadP50(target)])),
       cpuRatiosToPeers: ratios,
+      sessionExtraCpuMicros: sessionExtra,
       allocatedPerRequestBytes: allocatedPerRequest,
       allocatedOverNestMinimalBytes: allocatedOverNestMinimal,
       reference: referenceRun,
@@ -603,6 +683,10 @@ async function main() {
   if (options.smoke) Object.assign(options, { duration: 1, rounds: 1 });
   const pins = pinning();
   otherBff(options);
+  if (options.session) {
+    LABELS['bff-session'] = 'BFF in session mode (all features on)';
+    PROXIES.splice(1, 0, 'bff-session');
+  }
   const memoryMode = options.connections !== undefined;
   if (memoryMode && !process.argv.includes('--duration')) options.duration = 300;
   // A hard bound on the whole run, whatever hangs.

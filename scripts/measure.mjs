@@ -58,11 +58,23 @@ export function slope(points) {
  */
 export const DEFAULT_CALLERS = 10_000;
 
-/** The token of the `sent`-th request: callers are taken in turn. */
-const bearerOf = (/** @type {number | readonly string[]} */ callers, /** @type {number} */ sent) =>
-  typeof callers === 'number'
-    ? `bench-caller-${(sent % callers).toString(36)}`
-    : callers[sent % callers.length];
+/**
+ * @typedef {number | readonly string[] | readonly Record<string, string>[]} Callers
+ *   how many made-up bearer tokens, the tokens themselves (signed JWTs), or each caller's headers
+ *   (a session's cookie and X-CSRF)
+ */
+
+/**
+ * The credential headers of the `sent`-th request: callers are taken in turn.
+ * @param {Callers} callers @param {number} sent @returns {Record<string, string>}
+ */
+function credentialsOf(callers, sent) {
+  if (typeof callers === 'number') {
+    return { authorization: `Bearer bench-caller-${(sent % callers).toString(36)}` };
+  }
+  const caller = callers[sent % callers.length];
+  return typeof caller === 'string' ? { authorization: `Bearer ${caller}` } : caller;
+}
 const RSS_SAMPLE_MS = 10_000;
 
 /** Busy CPU time of the whole machine (all CPUs), in µs. */
@@ -141,8 +153,7 @@ export const median = (values) => {
  * @param {string} url
  * @param {number} connections
  * @param {number} seconds
- * @param {{ pid?: number, onSample?: (sample: Sample) => void, callers?: number | readonly string[], allocated?: () => number }} [options]
- *   callers: how many made-up bearer tokens, or the tokens themselves (signed JWTs)
+ * @param {{ pid?: number, onSample?: (sample: Sample) => void, callers?: Callers, allocated?: () => number }} [options]
  * @returns {Promise<RunResult>}
  */
 export async function run(
@@ -187,7 +198,7 @@ export async function run(
               ...request,
               headers: {
                 ...request.headers,
-                authorization: `Bearer ${bearerOf(callers, sent++)}`,
+                ...credentialsOf(callers, sent++),
               },
             }),
           },

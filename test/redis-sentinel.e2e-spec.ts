@@ -32,10 +32,18 @@ beforeAll(async () => {
   sentinel = await RedisSentinel.start(NAME, primary.port);
   const asking = new Redis(sentinel.port, '127.0.0.1');
   try {
-    // A sentinel learns the replicas from the primary's INFO: only then can it fail over.
-    await eventually('the sentinel knows the replica', async () => {
-      const replicas = (await asking.call('SENTINEL', 'REPLICAS', NAME)) as unknown[];
-      return replicas.length === 1 ? true : undefined;
+    // A sentinel learns the replicas from the primary's INFO, then connects to each: only a
+    // replica it has seen in sync can be promoted.
+    await eventually('the sentinel sees the replica in sync', async () => {
+      const replicas = (await asking.call('SENTINEL', 'REPLICAS', NAME)) as string[][];
+      const fields = (replica: string[]) =>
+        Object.fromEntries(replica.flatMap((v, i) => (i % 2 ? [] : [[v, replica[i + 1]]])));
+      const seen = replicas.map(fields);
+      return seen.length === 1 &&
+        seen[0].flags === 'slave' &&
+        seen[0]['master-link-status'] === 'ok'
+        ? true
+        : undefined;
     });
   } finally {
     asking.disconnect();
@@ -82,6 +90,8 @@ it('keeps its idempotency records on the primary Sentinel names, and follows it 
     const answer = await create('before-the-failover');
     if (answer.status === 503) return undefined;
     return answer;
+  }).catch((error: Error) => {
+    throw new Error(`${error.message}; the sentinel said:\n${sentinel.log}`);
   });
   expect(retry.status).toBe(201);
   expect(retry.headers['idempotent-replayed']).toBe('true');

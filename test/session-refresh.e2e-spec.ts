@@ -181,11 +181,11 @@ describe('refresh before forwarding', () => {
     const jar = await sessionAboutToExpire();
     await newestRefreshToken?.destroy();
     upstream.reset();
-    tokenDelayMs = 400;
+    tokenDelayMs = 3_000;
     try {
       const fromA = create(a.url, jar);
-      // A holds the refresh lock and waits for the provider; B waits for A's result.
-      await sleep(150);
+      // Once A holds the refresh lock (and waits for the provider), B waits for A's result.
+      while ((await client.keys('bff:session-refresh:*')).length === 0) await sleep(10);
       const answers = await Promise.all([fromA, create(b.url, jar)]);
 
       const kinds = await Promise.all(

@@ -99,11 +99,16 @@ async function startRedisProcess(
  * on `primaryPort` as `name`, alone in its quorum, calling it down after `downAfterMs`.
  */
 export class RedisSentinel {
+  /** What it has printed since it started: its view of the failover, for a failing test to show. */
+  log = '';
+
   private constructor(
     readonly port: number,
     private readonly process: ChildProcess,
     private readonly dir: string,
-  ) {}
+  ) {
+    process.stdout?.on('data', (chunk: Buffer) => (this.log += chunk.toString()));
+  }
 
   static async start(
     name: string,

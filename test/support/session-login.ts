@@ -5,6 +5,7 @@ import { freePort } from './free-port';
 import { LogCapture } from './log-capture';
 
 export { DEMO_USER };
+export { CookieJar, logIn, send, type Login } from '../../scripts/browser-login.mjs';
 export const CLIENT_ID = 'interventions-bff';
 export const CLIENT_SECRET = 'dev-client-secret-for-tests-only';
 export const SESSION_KEY = randomBytes(32).toString('base64');
@@ -82,79 +83,4 @@ export async function startSessionBff<P extends DevProvider = DevProvider>(
       await provider.close();
     },
   };
-}
-
-/** Node's fetch has no cookie jar: this one keeps name=value pairs of one site, paths ignored. */
-export class CookieJar {
-  private readonly cookies = new Map<string, string>();
-
-  store(response: Response): void {
-    for (const line of response.headers.getSetCookie()) {
-      const [pair, ...attributes] = line.split(';');
-      const at = pair.indexOf('=');
-      const name = pair.slice(0, at).trim();
-      const expired = attributes.some((a) => /^\s*max-age=0\s*$/i.test(a));
-      if (expired) this.cookies.delete(name);
-      else this.cookies.set(name, pair.slice(at + 1).trim());
-    }
-  }
-
-  get(name: string): string | undefined {
-    return this.cookies.get(name);
-  }
-
-  set(name: string, value: string): void {
-    this.cookies.set(name, value);
-  }
-
-  get header(): string {
-    return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
-  }
-}
-
-/** One request without following redirects, sending and keeping the jar's cookies. */
-export async function send(url: string | URL, jar: CookieJar, init: RequestInit = {}) {
-  const headers = new Headers(init.headers);
-  if (jar.header !== '') headers.set('cookie', jar.header);
-  const response = await fetch(url, { ...init, headers, redirect: 'manual' });
-  jar.store(response);
-  return response;
-}
-
-export interface Login {
-  /** The BFF's answer to /bff/login. */
-  readonly start: Response;
-  /** The BFF's answer to /bff/callback. */
-  readonly callback: Response;
-}
-
-/**
- * A browser's login: /bff/login on the BFF, the provider's login form filled in and posted (and
- * its consent, implied for this client), then the provider's redirect back to /bff/callback.
- */
-export async function logIn(bffUrl: string, jar: CookieJar, returnTo = '/docs'): Promise<Login> {
-  const start = await send(`${bffUrl}/bff/login?returnTo=${encodeURIComponent(returnTo)}`, jar);
-  if (start.status !== 302) throw new Error(`/bff/login answered ${start.status}`);
-  const providerJar = new CookieJar();
-  let url = new URL(start.headers.get('location') as string);
-  for (let step = 0; step < 10; step += 1) {
-    if (url.href.startsWith(`${bffUrl}/bff/callback`)) {
-      return { start, callback: await send(url, jar) };
-    }
-    let answer = await send(url, providerJar);
-    if (answer.status === 200) {
-      const page = await answer.text();
-      const action = /<form method="post" action="([^"]+)"/.exec(page)?.[1];
-      if (action === undefined) throw new Error(`no login form at ${url.href}`);
-      answer = await send(new URL(action, url), providerJar, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ login: DEMO_USER.login, password: DEMO_USER.password }),
-      });
-    }
-    const location = answer.headers.get('location');
-    if (location === null) throw new Error(`the provider answered ${answer.status} at ${url.href}`);
-    url = new URL(location, url);
-  }
-  throw new Error('too many redirects during the login');
 }
