@@ -169,7 +169,8 @@ export async function startServer({
   node = process.execPath,
   readyTimeoutMs = READY_TIMEOUT_MS,
 }) {
-  const port = await freePort();
+  // A server that must know its address beforehand (PUBLIC_BASE_URL) is given its PORT.
+  const port = env.PORT === undefined ? await freePort() : Number(env.PORT);
   const cwd = mkdtempSync(join(tmpdir(), 'bff-load-'));
   const command = cpu === undefined ? [node] : ['taskset', '-c', cpu, node];
   const child = spawn(command[0], [...command.slice(1), ...nodeArgs, script], {
