@@ -190,6 +190,7 @@ describe('Redis holding the records', () => {
                 key: `idempotency:token:${'h'.repeat(43)}:${randomUUID()}`,
                 owner: FLOODER,
                 fingerprint: 'f'.repeat(43),
+                requestId: randomUUID(),
               },
               answer,
               86_400_000,

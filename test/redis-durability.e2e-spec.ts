@@ -219,6 +219,9 @@ describe('an in-flight key whose holder is gone (issue 24, item 3)', () => {
           type: 'urn:interventions-bff:problem:outcome-unknown',
           detail: expect.stringContaining('Check whether it was before creating it again'),
         });
+        // Names the first request, as the upstream received it, to look it up there.
+        const first = upstream.requests[0].headers['x-request-id'] as string;
+        expect(after.body.detail).toContain(`Idempotency-Key (requestId ${first}) was sent`);
       }
       expect(upstream.requests).toHaveLength(1);
     } finally {

@@ -38,7 +38,7 @@ describe('MemoryIdempotencyStore', () => {
   const response = { status: 201, contentType: 'application/json', body: '{}', headers: {} };
   const LOOSE = { maxEntries: 10, maxBytes: 1024 * 1024 };
   const TIMES = { lockMs: 1000, ttlMs: 60_000 };
-  const ref = (key: string, owner = 'a') => ({ key, owner, fingerprint: 'f' });
+  const ref = (key: string, owner = 'a') => ({ key, owner, fingerprint: 'f', requestId: 'r1' });
   const held = async (store: MemoryIdempotencyStore, key: string, owner = 'a') =>
     !(await store.claim(ref(key, owner), TIMES)).claimed;
 
@@ -47,7 +47,7 @@ describe('MemoryIdempotencyStore', () => {
     expect(await store.claim(ref('k'), TIMES)).toEqual({ claimed: true });
     expect(await store.claim(ref('k'), TIMES)).toEqual({
       claimed: false,
-      existing: { state: 'in_flight', fingerprint: 'f' },
+      existing: { state: 'in_flight', fingerprint: 'f', requestId: 'r1' },
     });
     await store.complete(ref('k'), response, 1000);
     expect(await store.claim(ref('k'), TIMES)).toEqual({

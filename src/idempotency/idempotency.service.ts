@@ -188,6 +188,7 @@ export class IdempotencyService implements OnModuleInit, OnApplicationShutdown {
       key: `idempotency:${request.caller}:${request.key}`,
       owner: request.client,
       fingerprint: request.fingerprint,
+      requestId: request.requestId,
     };
     if (this.requireDurable && this.durability.durable !== true) {
       throw unavailable(
@@ -234,11 +235,12 @@ export class IdempotencyService implements OnModuleInit, OnApplicationShutdown {
     }
     if (existing.state === 'done') return existing.response;
     if (existing.leaseUntil !== undefined && existing.leaseUntil <= Date.now()) {
+      const first = existing.requestId === undefined ? '' : ` (requestId ${existing.requestId})`;
       throw new ProblemException(
         'outcome-unknown',
-        'The first request with this Idempotency-Key was sent upstream, but its outcome was never ' +
-          'recorded: it may have been carried out. Check whether it was before creating it again ' +
-          'under a new key; this key will not send it again.',
+        `The first request with this Idempotency-Key${first} was sent upstream, but its outcome ` +
+          'was never recorded: it may have been carried out. Check whether it was before creating ' +
+          'it again under a new key; this key will not send it again.',
       );
     }
     throw new ProblemException(

@@ -9,6 +9,8 @@ export type Entry =
   | {
       readonly state: 'in_flight';
       readonly fingerprint: string;
+      /** The request that claimed it: whom to look for upstream if its outcome is never known. */
+      readonly requestId?: string;
       /**
        * Until when (ms since the epoch) its holder answers for it, in Redis: a record still in
        * flight past it lost its holder before its outcome was written. Absent in the in-process
@@ -29,6 +31,7 @@ export interface RecordRef {
   readonly key: string;
   readonly owner: string;
   readonly fingerprint: string;
+  readonly requestId: string;
 }
 
 /** How long a claim holds: its lease, and the record's life (its TTL). */
@@ -118,7 +121,8 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
         new IdempotencyStoreFull(Math.max(1, Math.ceil((oldest.expiresAt - now) / 1000))),
       );
     }
-    this.set(record, { state: 'in_flight', fingerprint: record.fingerprint }, now + lockMs);
+    const { fingerprint, requestId } = record;
+    this.set(record, { state: 'in_flight', fingerprint, requestId }, now + lockMs);
     return Promise.resolve({ claimed: true });
   }
 
@@ -189,10 +193,11 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   }
 }
 
-const inFlight = (fingerprint: string, lockMs: number) =>
+const inFlight = ({ fingerprint, requestId }: RecordRef, lockMs: number) =>
   JSON.stringify({
     state: 'in_flight',
     fingerprint,
+    requestId,
     leaseUntil: Date.now() + lockMs,
   } satisfies Entry);
 
@@ -206,11 +211,9 @@ const inFlight = (fingerprint: string, lockMs: number) =>
 export class RedisIdempotencyStore implements IdempotencyStore {
   constructor(private readonly redis: Redis) {}
 
-  async claim(
-    { key, fingerprint }: RecordRef,
-    { lockMs, ttlMs }: ClaimTimes,
-  ): Promise<ClaimResult> {
-    const record = inFlight(fingerprint, lockMs);
+  async claim(ref: RecordRef, { lockMs, ttlMs }: ClaimTimes): Promise<ClaimResult> {
+    const { key } = ref;
+    const record = inFlight(ref, lockMs);
     // Two tries: the key may expire between a failed SET NX and the GET.
     for (let attempt = 0; attempt < 2; attempt += 1) {
       const taken = await this.run(() => this.redis.set(key, record, 'PX', ttlMs, 'NX'));
@@ -230,9 +233,9 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     await this.run(() => this.redis.set(key, done, 'PX', ttlMs));
   }
 
-  async renew({ key, fingerprint }: RecordRef, lockMs: number): Promise<void> {
+  async renew(ref: RecordRef, lockMs: number): Promise<void> {
     // XX KEEPTTL: only a record still there, its TTL unchanged. Only the holder writes it.
-    await this.run(() => this.redis.set(key, inFlight(fingerprint, lockMs), 'KEEPTTL', 'XX'));
+    await this.run(() => this.redis.set(ref.key, inFlight(ref, lockMs), 'KEEPTTL', 'XX'));
   }
 
   async release(key: string): Promise<void> {
