@@ -76,6 +76,11 @@ function parseOptions(argv) {
     jwt: false,
     session: false,
   };
+  if (argv.includes('--session') && argv.includes('--connections')) {
+    throw new Error(
+      '--session is for the comparison; the memory run (--connections) is bearer mode only',
+    );
+  }
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     if (arg === '--smoke' || arg === '--jwt' || arg === '--session') {

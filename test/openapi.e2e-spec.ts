@@ -95,6 +95,10 @@ describe('openapi/openapi.session.json (AUTH_MODE=session)', () => {
     });
     const route = document.paths[ROUTE].post as Node;
     expect(route.security).toEqual([{ session: [] }]);
+    expect(route.responses['429'].description).toContain('never refuse a valid session');
+    expect(route.responses['429'].description).not.toContain('bearer');
+    // The committed document names no deployment: its server is relative, like openapi.json's.
+    expect((document.servers as Node[]).map((server) => server.url)).toEqual(['/']);
     const headers = (route.parameters as Node[])
       .filter((p) => p.in === 'header')
       .map((p) => p.name);

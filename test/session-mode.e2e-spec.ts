@@ -381,6 +381,28 @@ describe('AUTH_MODE=session, a valid session at an address someone else spent', 
   });
 });
 
+describe('AUTH_MODE=session, the /bff endpoints past the address budget', () => {
+  it('answer 429 with Retry-After, as documented, and start no login', async () => {
+    const limited = await startSessionBff(upstream.url, {
+      env: { RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '3' },
+    });
+    try {
+      const user = () => send(`${limited.url}/bff/user`, new CookieJar(), { headers: CSRF });
+      expect([(await user()).status, (await user()).status, (await user()).status]).toEqual([
+        401, 401, 401,
+      ]);
+      const over = await user();
+      await expectProblem(over, 429, 'too-many-requests');
+      expect(Number(over.headers.get('retry-after'))).toBeGreaterThan(0);
+      const login = await send(`${limited.url}/bff/login`, new CookieJar());
+      expect(login.status).toBe(429);
+      expect(login.headers.get('location')).toBeNull();
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
 describe('AUTH_MODE=session with CORS_ORIGINS', () => {
   it('allows credentials and X-CSRF for the listed origin only', async () => {
     const cors = await startBff({

@@ -394,6 +394,10 @@ describe('loadAppConfig', () => {
         'REDIS_SENTINELS must be a comma-separated list of host:port',
         'REDIS_SENTINEL_NAME must be a Sentinel master name',
       ]);
+      expect(
+        configError({ ...MINIMAL, REDIS_URL: 'redis://redis', REDIS_SENTINELS: 's:26379,t:99999' })
+          .problems,
+      ).toEqual(['REDIS_SENTINELS must be a comma-separated list of host:port']);
     });
 
     it('reports every problem at once, one per line, each naming its variable', () => {

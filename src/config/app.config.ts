@@ -149,6 +149,9 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
       'IDEMPOTENCY_REQUIRE_DURABLE=true needs REDIS_URL: the in-process store dies with the process',
     );
   }
+  if (env.REDIS_SENTINELS?.split(',').some((entry) => Number(entry.split(':')[1]) > 65_535)) {
+    problems.push('REDIS_SENTINELS must be a comma-separated list of host:port');
+  }
   if (env.REDIS_SENTINELS !== undefined && env.REDIS_URL === undefined) {
     problems.push(
       'REDIS_SENTINELS needs REDIS_URL: its credentials, database and scheme are those of the primary',

@@ -6,7 +6,8 @@ import { CallerBudgets, rateLimitHeaders } from './caller-budgets';
 /**
  * The address's request budget alone (RATE_LIMIT_PER_ADDRESS_PER_MINUTE), for routes that spend
  * no session token but still cost something: the session mode's /bff/* (a login callback calls
- * the provider's token endpoint).
+ * the provider's token endpoint). Past it they answer 429 to everyone at that address, a valid
+ * session included: only the proxied routes spare a valid session (CallerGuard).
  */
 @Injectable()
 export class AddressBudgetGuard implements CanActivate {
@@ -18,6 +19,7 @@ export class AddressBudgetGuard implements CanActivate {
       callerOf(http.getRequest<FastifyRequest>()),
     );
     void http.getResponse<FastifyReply>().headers(rateLimitHeaders([left]));
+    if (left?.refusal !== undefined) throw this.budgets.refused(left.refusal);
     return true;
   }
 }

@@ -239,10 +239,7 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
       await new Promise((resolve) => setTimeout(resolve, REFRESH_POLL_MS));
       const loaded = await this.load(key);
       // Ended meanwhile: another replica's refresh was refused, or a logout.
-      if (loaded === undefined) {
-        const refused = await this.guarded(() => this.store.get(refusedMark(key)));
-        throw refused === undefined ? noSession(true) : sessionEnded();
-      }
+      if (loaded === undefined) throw await this.endedWhy(key);
       if (!this.refreshDue(loaded.record, Date.now())) return loaded.record;
       if (Date.now() > giveUpAt) throw refreshTimedOut();
     }
@@ -251,7 +248,8 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
   /** Holding the lock: the stored session, refreshed unless another replica just did. */
   private async refreshHolding(key: string): Promise<SessionRecord> {
     const loaded = await this.load(key);
-    if (loaded === undefined) throw noSession(true);
+    // Ended meanwhile: perhaps by the refusal of the refresh another replica held the lock for.
+    if (loaded === undefined) throw await this.endedWhy(key);
     const { record } = loaded;
     if (!this.refreshDue(record, Date.now())) return record;
     let tokens: Awaited<ReturnType<OidcClient['refresh']>>;
@@ -282,6 +280,12 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
     this.metrics.countRefresh('refreshed');
     this.logger.info({ session: shortOf(key) }, 'session refreshed');
     return refreshed;
+  }
+
+  /** Why a session found gone during a refresh ended: a refused refresh, or anything else. */
+  private async endedWhy(key: string): Promise<SessionRefused> {
+    const refused = await this.guarded(() => this.store.get(refusedMark(key)));
+    return refused === undefined ? noSession(true) : sessionEnded();
   }
 
   private async load(key: string): Promise<{ record: SessionRecord; sealed: string } | undefined> {

@@ -39,7 +39,8 @@ export async function generateOpenApiJson(
       : SPEC_GENERATION_ENV;
   const app = await createApp(loadAppConfig({ ...env, LOG_LEVEL: 'silent' }));
   try {
-    return `${JSON.stringify(buildOpenApiDocument(app), null, 2)}\n`;
+    // Session mode needs a PUBLIC_BASE_URL (its redirect URI): the placeholder's host is no server.
+    return `${JSON.stringify(buildOpenApiDocument(app, { relativeServer: true }), null, 2)}\n`;
   } finally {
     await app.close();
   }

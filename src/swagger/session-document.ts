@@ -25,10 +25,20 @@ const operationsOf = (document: OpenAPIObject): OperationObject[] =>
     [item.get, item.put, item.post, item.delete, item.patch].filter((op) => op !== undefined),
   );
 
+/** The proxied routes' 429 as it is in session mode: budgets keyed by the session's user. */
+const SESSION_TOO_MANY =
+  'Over a budget; nothing is sent upstream. Per minute: more than `RATE_LIMIT_PER_MINUTE` requests ' +
+  "from this session's user (`iss` + `sub`, whichever of their sessions calls), more than " +
+  '`RATE_LIMIT_PER_ADDRESS_PER_MINUTE` from this client address, or more than ' +
+  '`AUTH_FAILURES_PER_MINUTE` refused session cookies from this address: the address budgets never ' +
+  'refuse a valid session. Or more than `MAX_IN_FLIGHT_PER_ADDRESS` upstream calls from this address ' +
+  'still in flight, or as many as there are free upstream slots (the last ones go to addresses ' +
+  'holding none).';
+
 /**
  * The API document of the session mode, from the bearer-mode one: the cookie scheme instead of the
  * bearer one, and on every proxied route the X-CSRF header and the 401/403 answers of
- * `GET /bff/user` (documented once, on the session routes).
+ * `GET /bff/user` (documented once, on the session routes), and its own 429.
  */
 export function withSessionAuth(document: OpenAPIObject): OpenAPIObject {
   const schemes = (document.components ??= {}).securitySchemes ?? {};
@@ -63,6 +73,10 @@ export function withSessionAuth(document: OpenAPIObject): OpenAPIObject {
     delete headers['WWW-Authenticate'];
     operation.responses['401'] = { ...unauthorized, headers };
     operation.responses['403'] = { ...forbidden, headers };
+    const tooMany = operation.responses['429'] as ResponseObject | undefined;
+    if (tooMany !== undefined) {
+      operation.responses['429'] = { ...tooMany, description: SESSION_TOO_MANY };
+    }
   }
   return document;
 }

@@ -133,10 +133,18 @@ function bearerDescription(jwt: AppConfig['jwt']): string {
   );
 }
 
-export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
-  const { publicBaseUrl, session, jwt } = app
+/**
+ * `relativeServer`: the server is `/` whatever PUBLIC_BASE_URL says, for a document committed to
+ * the repository rather than served by one deployment.
+ */
+export function buildOpenApiDocument(
+  app: INestApplication,
+  { relativeServer = false } = {},
+): OpenAPIObject {
+  const { session, jwt, ...settings } = app
     .get(ConfigService<AppConfigShape, true>)
     .getOrThrow(APP_CONFIG, { infer: true });
+  const publicBaseUrl = relativeServer ? undefined : settings.publicBaseUrl;
   const config = new DocumentBuilder()
     .setTitle(API_TITLE)
     .setDescription(pkg.description)
