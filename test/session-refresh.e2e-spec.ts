@@ -185,7 +185,8 @@ describe('refresh before forwarding', () => {
     try {
       const fromA = create(a.url, jar);
       // Once A holds the refresh lock (and waits for the provider), B waits for A's result.
-      while ((await client.keys('bff:session-refresh:*')).length === 0) await sleep(10);
+      const lock = storeKeyOf(jar).replace('bff:session:', 'bff:session-refresh:');
+      while ((await client.exists(lock)) === 0) await sleep(10);
       const answers = await Promise.all([fromA, create(b.url, jar)]);
 
       const kinds = await Promise.all(

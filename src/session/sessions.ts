@@ -35,12 +35,6 @@ const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
 const LOGIN_CONTEXT = 'bff-login';
 const STORE_KEY_PREFIX = 'bff:session:';
 const REFRESH_LOCK_PREFIX = 'bff:session-refresh:';
-/**
- * Left for a while by the replica whose refresh was refused, so that the requests another replica
- * held waiting for that refresh answer `session-ended` too, not a bare `unauthorized`.
- */
-const REFUSED_MARK_PREFIX = 'bff:session-refused:';
-const REFUSED_MARK_MS = REFRESH_LOCK_MS + 5_000;
 /** How often a replica waiting for another's refresh reads the stored session again. */
 const REFRESH_POLL_MS = 50;
 
@@ -225,13 +219,13 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
    * lock once it is free (its holder failed or died) and look again.
    */
   private async refreshShared(key: string): Promise<SessionRecord> {
-    const lockName = `${REFRESH_LOCK_PREFIX}${key.slice(STORE_KEY_PREFIX.length)}`;
+    const lockName = `${REFRESH_LOCK_PREFIX}${hashOf(key)}`;
     const giveUpAt = Date.now() + REFRESH_LOCK_MS + 1000;
     for (;;) {
       const release = await this.guarded(() => this.refreshLock.acquire(lockName));
       if (release !== undefined) {
         try {
-          return await this.refreshHolding(key);
+          return await this.refreshHolding(key, lockName);
         } finally {
           await release().catch(() => undefined);
         }
@@ -239,17 +233,17 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
       await new Promise((resolve) => setTimeout(resolve, REFRESH_POLL_MS));
       const loaded = await this.load(key);
       // Ended meanwhile: another replica's refresh was refused, or a logout.
-      if (loaded === undefined) throw await this.endedWhy(key);
+      if (loaded === undefined) throw await this.endedWhy(lockName);
       if (!this.refreshDue(loaded.record, Date.now())) return loaded.record;
       if (Date.now() > giveUpAt) throw refreshTimedOut();
     }
   }
 
   /** Holding the lock: the stored session, refreshed unless another replica just did. */
-  private async refreshHolding(key: string): Promise<SessionRecord> {
+  private async refreshHolding(key: string, lockName: string): Promise<SessionRecord> {
     const loaded = await this.load(key);
     // Ended meanwhile: perhaps by the refusal of the refresh another replica held the lock for.
-    if (loaded === undefined) throw await this.endedWhy(key);
+    if (loaded === undefined) throw await this.endedWhy(lockName);
     const { record } = loaded;
     if (!this.refreshDue(record, Date.now())) return record;
     let tokens: Awaited<ReturnType<OidcClient['refresh']>>;
@@ -261,7 +255,8 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
         throw error;
       }
       this.metrics.countRefresh('refused');
-      await this.guarded(() => this.store.set(refusedMark(key), '1', REFUSED_MARK_MS));
+      // The requests other replicas held waiting for this refresh answer `session-ended` too.
+      await this.guarded(() => this.refreshLock.markRefused(lockName));
       await this.end(key, 'refresh_refused');
       throw sessionEnded();
     }
@@ -283,9 +278,10 @@ export class Sessions implements SessionAuthenticator, OnApplicationShutdown {
   }
 
   /** Why a session found gone during a refresh ended: a refused refresh, or anything else. */
-  private async endedWhy(key: string): Promise<SessionRefused> {
-    const refused = await this.guarded(() => this.store.get(refusedMark(key)));
-    return refused === undefined ? noSession(true) : sessionEnded();
+  private async endedWhy(lockName: string): Promise<SessionRefused> {
+    return (await this.guarded(() => this.refreshLock.wasRefused(lockName)))
+      ? sessionEnded()
+      : noSession(true);
   }
 
   private async load(key: string): Promise<{ record: SessionRecord; sealed: string } | undefined> {
@@ -338,8 +334,9 @@ function storeKey(id: string): string {
   return `${STORE_KEY_PREFIX}${hash('sha256', id, 'base64url')}`;
 }
 
-function refusedMark(key: string): string {
-  return `${REFUSED_MARK_PREFIX}${key.slice(STORE_KEY_PREFIX.length)}`;
+/** The SHA-256 of the session id that names its record, its refresh lock and its log lines. */
+function hashOf(key: string): string {
+  return key.slice(STORE_KEY_PREFIX.length);
 }
 
 /**
@@ -347,5 +344,5 @@ function refusedMark(key: string): string {
  * through the logs (and find its record in Redis), never its id, which is the cookie.
  */
 function shortOf(key: string): string {
-  return key.slice(STORE_KEY_PREFIX.length, STORE_KEY_PREFIX.length + 10);
+  return hashOf(key).slice(0, 10);
 }
