@@ -149,7 +149,11 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
       'IDEMPOTENCY_REQUIRE_DURABLE=true needs REDIS_URL: the in-process store dies with the process',
     );
   }
-  if (env.REDIS_SENTINELS?.split(',').some((entry) => Number(entry.split(':')[1]) > 65_535)) {
+  const sentinels = env.REDIS_SENTINELS?.split(',').map((entry) => {
+    const at = entry.lastIndexOf(':');
+    return { host: entry.slice(0, at), port: Number(entry.slice(at + 1)) };
+  });
+  if (sentinels?.some(({ port }) => port > 65_535)) {
     problems.push('REDIS_SENTINELS must be a comma-separated list of host:port');
   }
   if (env.REDIS_SENTINELS !== undefined && env.REDIS_URL === undefined) {
@@ -209,16 +213,7 @@ export function loadAppConfig(rawEnv: Env): AppConfig {
     headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS,
     warnings: warningsOf(env),
     redisUrl: env.REDIS_URL,
-    redisSentinel:
-      env.REDIS_SENTINELS === undefined
-        ? undefined
-        : {
-            name: env.REDIS_SENTINEL_NAME,
-            sentinels: env.REDIS_SENTINELS.split(',').map((entry) => {
-              const at = entry.lastIndexOf(':');
-              return { host: entry.slice(0, at), port: Number(entry.slice(at + 1)) };
-            }),
-          },
+    redisSentinel: sentinels && { name: env.REDIS_SENTINEL_NAME, sentinels },
     idempotency: {
       ttlSeconds: env.IDEMPOTENCY_TTL_S,
       required: env.IDEMPOTENCY_REQUIRED,
